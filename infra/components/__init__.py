@@ -1,0 +1,47 @@
+"""One ComponentResource per concept. Components take settings objects and other components' outputs; they never
+read config and never ask which environment they are in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+# Type tokens are `<package>:<module>:<Name>`. The package is fixed rather than read from Pulumi.yaml so that
+# renaming the project does not change every component's URN (which would replace the whole stack).
+PACKAGE = "flask-aws"
+
+
+def type_token(module: str, name: str) -> str:
+    return f"{PACKAGE}:{module}:{name}"
+
+
+@dataclass(frozen=True)
+class AwsContext:
+    """Where the stack runs: what IAM and KMS policies need to name the account, partition and region."""
+
+    account_id: str
+    partition: str
+    region: str
+    dns_suffix: str = "amazonaws.com"
+
+    def arn(self, service: str, resource: str, region: str | None = None, account: str | None = None) -> str:
+        """An ARN in this account and region (pass region="" for global services such as IAM)."""
+        return (f"arn:{self.partition}:{service}:{self.region if region is None else region}:"
+                f"{self.account_id if account is None else account}:{resource}")
+
+    @property
+    def root_principal(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:root"
+
+
+def policy(*statements: dict) -> dict:
+    """An IAM policy document (pass it through pulumi.Output.json_dumps when it holds outputs)."""
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def assume_role_policy(service: str, **condition) -> str:
+    """Trust policy letting one AWS service assume a role, optionally with a confused-deputy condition."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps(policy(statement))

@@ -1,0 +1,418 @@
+"""Runs the real Pulumi program offline under Pulumi's mock engine and records every resource it registers.
+
+The tests and `python -m infra.plan` share this module. A stack runs exactly as the Pulumi Python host runs it
+(`runpy.run_path` on infra/), with the stack's YAML config passed the way the CLI passes it (strings; objects as
+JSON). Invokes get realistic answers, resources get realistic computed outputs (ids, ARNs, endpoints), and outputs
+the engine would mark secret are marked secret here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import runpy
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.settings import SETTINGS, set_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra import tiers
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "infra"
+ACCOUNT = "123456789012"
+SECRET = "[secret]"
+
+
+# ------------------------------------------------------------------------------------------------------ what is recorded
+
+
+@dataclass
+class Recorded:
+    """One registered resource: what the program asked for, as the provider would receive it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict  # secret values unwrapped, for assertions
+    redacted: dict  # secret values replaced by "[secret]", for printing
+    outputs: dict  # what the mock engine answered (inputs plus computed values)
+    provider: str | None
+    protect: bool
+    ignore_changes: list[str]
+    delete_before_replace: bool
+    registered_outputs: dict = field(default_factory=dict)  # a component's register_outputs()
+
+
+@dataclass
+class Run:
+    """Everything one program run declared."""
+
+    project: str
+    stack: str
+    region: str
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Recorded:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Recorded:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def children(self, parent: Recorded) -> list[Recorded]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def descendants(self, parent: Recorded) -> list[Recorded]:
+        found = []
+        for child in self.children(parent):
+            found += [child, *self.descendants(child)]
+        return found
+
+    def by_urn(self, urn: str) -> Recorded:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.resources:
+            counts[r.type] = counts.get(r.type, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def as_json(self) -> dict:
+        return {
+            "stack": self.stack,
+            "resources": [
+                {"type": r.type, "name": r.name, "parent": self.by_urn(r.parent).name if r.parent else None,
+                 "inputs": r.redacted}
+                for r in self.resources
+            ],
+            "outputs": {k: SECRET if k in self.secret_outputs else v for k, v in self.outputs.items()},
+        }
+
+
+def unwrap_secrets(value):
+    if rpc.is_rpc_secret(value):
+        return unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+def redact_secrets(value):
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: redact_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------------ the mocked cloud
+
+
+def _hex(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": "vpc-", "aws:ec2/subnet:Subnet": "subnet-", "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-", "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/natGateway:NatGateway": "nat-", "aws:ec2/eip:Eip": "eipalloc-", "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-", "aws:ec2/flowLog:FlowLog": "fl-",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr-",
+}
+
+
+class CloudMocks(pulumi.runtime.Mocks):
+    """Realistic answers for invokes and computed outputs for resources, region-aware per provider."""
+
+    def __init__(self, region: str):
+        self.region = region
+        self.provider_regions: dict[str, str] = {}
+
+    def region_of(self, provider_ref: str | None) -> str:
+        return self.provider_regions.get((provider_ref or "").split("::")[-1], self.region)
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        region = args.args.get("region") or self.region_of(args.provider)
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{region}{letter}" for letter in "abc"]
+            return {"names": names, "zoneIds": [f"{region[:3]}{region[-1]}-az{i + 1}" for i in range(3)],
+                    "id": region, "groupNames": [region] * 3, "state": args.args.get("state")}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer", "userId": "AIDAEXAMPLE",
+                    "id": ACCOUNT}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": region, "name": region, "id": region, "description": region,
+                    "endpoint": f"ec2.{region}.amazonaws.com"}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
+                    "id": "aws"}
+        raise NotImplementedError(f"the offline harness has no answer for invoke {args.token}; add one to "
+                                  "infra/harness.py")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs, name, typ = args.inputs, args.name, args.typ
+        region = inputs.get("region") or self.region_of(args.provider)
+        if typ.startswith("pulumi:providers:"):
+            ident = _hex(typ, name, length=32)
+            self.provider_regions[ident] = inputs.get("region", self.region)
+            return ident, inputs
+        physical = inputs.get("name") or f"{inputs.get('namePrefix') or name + '-'}{_hex(typ, name, length=7)}"
+        ident = ID_PREFIXES.get(typ, "") + _hex(typ, name) if typ in ID_PREFIXES else physical
+        module, kind = typ.split(":")[1].split("/")[0], typ.split(":")[2].lower()
+        outputs = {"arn": f"arn:aws:{module}:{region}:{ACCOUNT}:{kind}/{ident}", "name": physical}
+        computed = COMPUTED.get(typ)
+        if computed:
+            ident, extra = computed(name, inputs, region, physical)
+            outputs.update(extra)
+        return ident, {**inputs, **outputs}
+
+
+def _kms_key(name, inputs, region, physical):
+    key_id = f"{_hex('kms', name, length=8)}-{_hex('kms1', name, length=4)}-4{_hex('kms2', name, length=3)}-" \
+             f"8{_hex('kms3', name, length=3)}-{_hex('kms4', name, length=12)}"
+    return key_id, {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}"}
+
+
+def _secret(name, inputs, region, physical):
+    arn = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{physical}-{_hex('s', name, length=6)}"
+    return arn, {"arn": arn}
+
+
+def _log_group(name, inputs, region, physical):
+    return physical, {"arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{physical}"}
+
+
+def _role(name, inputs, region, physical):
+    return physical, {"arn": f"arn:aws:iam::{ACCOUNT}:role/{physical}", "uniqueId": "AROA" + _hex(name).upper()}
+
+
+def _db_instance(name, inputs, region, physical):
+    identifier = inputs.get("identifier") or physical
+    address = f"{identifier}.c{_hex('rds', length=11)}.{region}.rds.amazonaws.com"
+    resource_id = "db-" + _hex("db", name, length=26).upper()
+    return resource_id, {"identifier": identifier, "address": address, "port": 5432, "endpoint": f"{address}:5432",
+                         "resourceId": resource_id, "arn": f"arn:aws:rds:{region}:{ACCOUNT}:db:{identifier}"}
+
+
+def _replication_group(name, inputs, region, physical):
+    group_id = inputs.get("replicationGroupId") or physical
+    suffix = f"{_hex('ec', length=6)}.{region}.cache.amazonaws.com"
+    nodes = int(inputs.get("numCacheClusters") or 1)
+    return group_id, {"primaryEndpointAddress": f"master.{group_id}.{suffix}",
+                      "readerEndpointAddress": f"replica.{group_id}.{suffix}", "port": 6379,
+                      "memberClusters": [f"{group_id}-00{i + 1}" for i in range(nodes)],
+                      "arn": f"arn:aws:elasticache:{region}:{ACCOUNT}:replicationgroup:{group_id}"}
+
+
+def _named_arn(service: str, kind: str, sep: str = ":"):
+    def computed(name, inputs, region, physical):
+        return physical, {"arn": f"arn:aws:{service}:{region}:{ACCOUNT}:{kind}{sep}{physical}"}
+    return computed
+
+
+def _backup_plan(name, inputs, region, physical):
+    plan_id = _hex("plan", name, length=32)
+    return plan_id, {"arn": f"arn:aws:backup:{region}:{ACCOUNT}:backup-plan:{plan_id}", "version": "1"}
+
+
+def _eip(name, inputs, region, physical):
+    ident = "eipalloc-" + _hex("eip", name)
+    return ident, {"allocationId": ident, "publicIp": f"198.51.100.{int(_hex(name, length=2), 16) % 250 + 1}"}
+
+
+def _vpc(name, inputs, region, physical):
+    ident = "vpc-" + _hex("vpc", name)
+    return ident, {"defaultSecurityGroupId": "sg-" + _hex("default", name), "mainRouteTableId": "rtb-" +
+                   _hex("main", name), "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/{ident}"}
+
+
+def _random_password(name, inputs, region, physical):
+    alphabet = ""
+    if inputs.get("upper", True):
+        alphabet += string.ascii_uppercase
+    if inputs.get("lower", True):
+        alphabet += string.ascii_lowercase
+    if inputs.get("numeric", True):
+        alphabet += string.digits
+    if inputs.get("special", True):
+        alphabet += inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?"
+    rng = random.Random(name)
+    result = "".join(rng.choice(alphabet) for _ in range(int(inputs["length"])))
+    return name, {"result": result, "bcryptHash": "$2a$10$" + _hex("bcrypt", name, length=53)}
+
+
+def _random_id(name, inputs, region, physical):
+    hex_value = _hex("random-id", name, length=2 * int(inputs["byteLength"]))
+    return hex_value, {"hex": hex_value, "dec": str(int(hex_value, 16)), "b64Url": hex_value, "b64Std": hex_value}
+
+
+COMPUTED: dict[str, Callable] = {
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _named_arn("kms", "", ""),
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:iam/role:Role": _role,
+    "aws:rds/instance:Instance": _db_instance,
+    "aws:rds/subnetGroup:SubnetGroup": _named_arn("rds", "subgrp"),
+    "aws:rds/parameterGroup:ParameterGroup": _named_arn("rds", "pg"),
+    "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
+    "aws:elasticache/subnetGroup:SubnetGroup": _named_arn("elasticache", "subnetgroup"),
+    "aws:elasticache/parameterGroup:ParameterGroup": _named_arn("elasticache", "parametergroup"),
+    "aws:backup/vault:Vault": _named_arn("backup", "backup-vault"),
+    "aws:backup/plan:Plan": _backup_plan,
+    "aws:ec2/eip:Eip": _eip,
+    "aws:ec2/vpc:Vpc": _vpc,
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomId:RandomId": _random_id,
+}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also recording parent, options and inputs, and marking secret outputs as the engine
+    does (additionalSecretOutputs, and any output whose input was secret)."""
+
+    def __init__(self, mocks: CloudMocks):
+        super().__init__(mocks)
+        self.recorded: list[Recorded] = []
+
+    def RegisterResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        pulumi_mocks._ensure_event_loop()
+        raw = rpc.deserialize_properties(request.object)
+        inputs = unwrap_secrets(raw)
+        args = pulumi.runtime.MockResourceArgs(typ=request.type, name=request.name, inputs=inputs,
+                                               provider=request.provider, resource_id=request.importId,
+                                               custom=request.custom or False)
+        ident, state = self.mocks.new_resource(args)
+        secret_keys = set(request.additionalSecretOutputs) | {k for k, v in raw.items() if rpc.is_rpc_secret(v)}
+        state = {k: rpc.wrap_rpc_secret(v) if k in secret_keys else v for k, v in state.items()}
+        self.recorded.append(Recorded(
+            urn=urn, type=request.type, name=request.name, parent=request.parent or None,
+            custom=bool(request.custom), inputs=inputs, redacted=redact_secrets(raw), outputs=unwrap_secrets(state),
+            provider=request.provider or None, protect=bool(request.protect),
+            ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace)))
+        proto = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, ident, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=ident, object=proto)
+
+    def RegisterResourceOutputs(self, request):
+        outputs = unwrap_secrets(rpc.deserialize_properties(request.outputs))
+        for r in self.recorded:
+            if r.urn == request.urn:
+                r.registered_outputs = outputs
+        return super().RegisterResourceOutputs(request)
+
+
+# ------------------------------------------------------------------------------------------------------ running it
+
+
+def project_name(root: Path = ROOT) -> str:
+    return yaml.safe_load((root / "Pulumi.yaml").read_text())["name"]
+
+
+def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+    """The config the CLI would hand the program for a stack: project defaults from Pulumi.yaml, then the stack
+    file; keys namespaced, values as strings (objects and lists as JSON). Encrypted values are unreadable offline:
+    they come through as "[secret]" and are listed as secret keys."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}; the stacks are: "
+                                + ", ".join(p.name[7:-5] for p in sorted(root.glob("Pulumi.*.yaml"))))
+    stack_file = yaml.safe_load(path.read_text()) or {}
+    values: dict[str, Any] = {}
+    for key, spec in (project.get("config") or {}).items():
+        value = spec.get("value", spec.get("default")) if isinstance(spec, dict) else spec
+        if value is not None:
+            values[_namespaced(key, project["name"])] = value
+    for key, value in (stack_file.get("config") or {}).items():
+        values[_namespaced(key, project["name"])] = value
+    config, secret_keys = {}, []
+    for key, value in values.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = SECRET
+            secret_keys.append(key)
+        else:
+            config[key] = encode_config_value(value)
+    return config, secret_keys
+
+
+def encode_config_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _namespaced(key: str, project: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def run(program: Callable[[], Any], *, project: str = "flask-aws", stack: str = "test",
+        config: dict[str, str] | None = None, secret_keys: list[str] | None = None) -> Run:
+    """Run any function as a Pulumi program under the mocks (preview=False) and record what it declared."""
+    config = dict(config or {})
+    region = config.get("aws:region", "eu-west-1")
+    mocks = CloudMocks(region)
+    monitor = RecordingMonitor(mocks)
+    set_root_resource(None)
+    pulumi.runtime.set_all_config(config, secret_keys or [])
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(program))
+    outputs, secret = {}, set()
+    for key, value in pulumi.runtime.get_root_resource().outputs.items():
+        out = pulumi.Output.from_input(value)
+        outputs[key] = _sync_await(out.future())
+        if _sync_await(out.is_secret()):
+            secret.add(key)
+    return Run(project=project, stack=stack, region=region, resources=monitor.recorded, outputs=outputs,
+               secret_outputs=secret)
+
+
+def run_stack(stack: str, overrides: dict[str, Any] | None = None, *, root: Path = ROOT) -> Run:
+    """Run the program in infra/ for a stack exactly as the Pulumi Python host does, with that stack's config.
+    `overrides` (key -> value) are merged into the stack file's values, objects key by key."""
+    config, secret_keys = stack_config(stack, root)
+    project = project_name(root)
+    for key, value in (overrides or {}).items():
+        key = _namespaced(key, project)
+        if isinstance(value, dict) and key in config:
+            value = tiers.merge(json.loads(config[key]), value)
+        config[key] = encode_config_value(value)
+    program = root / "infra"
+    return run(lambda: runpy.run_path(str(program), run_name="__main__"), project=project, stack=stack,
+               config=config, secret_keys=secret_keys)
+

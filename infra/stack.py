@@ -1,0 +1,68 @@
+"""Composes the components for one environment and returns what the next layer needs."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components import AwsContext
+from infra.components.backup_plan import BackupPlan
+from infra.components.cache import Cache
+from infra.components.database import Database
+from infra.components.network import Network
+from infra.components.secrets import Secrets
+from infra.settings import Settings
+
+
+def build(settings: Settings) -> dict[str, pulumi.Input]:
+    """Declare every resource of the stack; return its exports (name -> value)."""
+    # One explicit provider: the region and the default tags (Project, Stack, Environment, ManagedBy, user tags)
+    # every taggable resource carries. Everything below is parented to components that use it.
+    provider = aws.Provider("aws", region=settings.region, default_tags={"tags": settings.default_tags})
+    opts = pulumi.ResourceOptions(providers=[provider])
+    context = _context(provider)
+    prefix = settings.name_prefix
+    log_days = settings.logs.retention_days
+
+    secrets = Secrets("secrets", settings.secrets, context=context, name_prefix=prefix,
+                      database_username=settings.database.username, protect=settings.protect, opts=opts)
+    network = Network("network", settings.network, context=context, name_prefix=prefix,
+                      kms_key_arn=secrets.key.arn, log_retention_days=log_days, opts=opts)
+    data_tier = dict(name_prefix=prefix, vpc_id=network.vpc_id, subnet_ids=network.isolated_subnet_ids,
+                     client_security_group_id=network.app_security_group.id, kms_key_arn=secrets.key.arn,
+                     log_retention_days=log_days, protect=settings.protect, opts=opts)
+    database = Database("database", settings.database, zones=network.zones,
+                        password=secrets.database_password_value, **data_tier)
+    cache = Cache("cache", settings.cache, auth_token=secrets.redis_auth_token_value, **data_tier)
+    if settings.backup_plan.enabled:
+        BackupPlan("backup", settings.backup_plan, context=context, name_prefix=prefix,
+                   resource_arns=[database.primary.arn], kms_key_arn=secrets.key.arn, protect=settings.protect,
+                   key_deletion_window_days=settings.secrets.key_deletion_window_days, opts=opts)
+
+    return {
+        "region": settings.region,
+        "vpcId": network.vpc_id,
+        "availabilityZones": network.zones,
+        "publicSubnetIds": network.public_subnet_ids,
+        "privateSubnetIds": network.private_subnet_ids,
+        "isolatedSubnetIds": network.isolated_subnet_ids,
+        "appSecurityGroupId": network.app_security_group.id,
+        "kmsKeyArn": secrets.key.arn,
+        "databaseAddress": database.address,
+        "databasePort": database.port,
+        "databaseName": settings.database.db_name,
+        "databaseReplicaAddresses": database.replica_addresses,
+        "databaseCredentialsSecretArn": secrets.database_credentials.arn,
+        "redisPrimaryEndpoint": cache.primary_endpoint,
+        "redisReaderEndpoint": cache.reader_endpoint,
+        "redisPort": cache.port,
+        "redisAuthTokenSecretArn": secrets.redis_auth_token.arn,
+        "secretKeySecretArn": secrets.secret_key.arn,
+    }
+
+
+def _context(provider: aws.Provider) -> AwsContext:
+    invoke = pulumi.InvokeOptions(provider=provider)
+    partition = aws.get_partition(opts=invoke)
+    return AwsContext(account_id=aws.get_caller_identity(opts=invoke).account_id, partition=partition.partition,
+                      region=aws.get_region(opts=invoke).region, dns_suffix=partition.dns_suffix)

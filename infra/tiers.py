@@ -1,0 +1,134 @@
+"""Tier defaults: what dev, staging and prod get before the stack file overrides anything.
+
+Plain data in the same shape (and camelCase keys) as the stack files, so a stack file only carries the keys that
+differ. Staging has prod's topology at smaller sizes; the deliberate exceptions are listed in docs/ARCHITECTURE.md.
+"""
+
+COMMON = {
+    "tags": {},
+    "network": {
+        "cidr": "10.0.0.0/16",
+        "subnetPrefixLength": 20,
+        "interfaceEndpoints": True,
+        "flowLogTrafficType": "ALL",
+    },
+    "secrets": {
+        "keyDeletionWindowDays": 30,
+    },
+    "database": {
+        "engineVersion": "15",
+        "replicaInstanceClass": "",
+        "dbName": "app",
+        "username": "app_admin",
+        "backupWindow": "03:00-04:00",
+        "maintenanceWindow": "sun:04:30-sun:05:30",
+        "performanceInsights": True,
+        "monitoringInterval": 60,
+        "logMinDurationMs": 500,
+    },
+    "cache": {
+        "engineVersion": "7.1",
+        "snapshotWindow": "02:00-03:00",
+        "maintenanceWindow": "sun:05:30-sun:06:30",
+    },
+    "backupPlan": {
+        "schedule": "cron(0 5 ? * * *)",
+        "copyRegion": "",
+    },
+}
+
+TIERS = {
+    "dev": {
+        "protect": False,
+        "network": {"azCount": 2, "natGateways": "single", "interfaceEndpoints": False},
+        "secrets": {"recoveryWindowDays": 0, "keyDeletionWindowDays": 7},
+        "logs": {"retentionDays": 7},
+        "database": {
+            "instanceClass": "db.t4g.micro",
+            "allocatedStorage": 20,
+            "maxAllocatedStorage": 50,
+            "multiAz": False,
+            "replicas": 0,
+            "backupRetentionDays": 1,
+            "deletionProtection": False,
+            "performanceInsights": False,
+            "monitoringInterval": 0,
+            "applyImmediately": True,
+        },
+        "cache": {
+            "nodeType": "cache.t4g.micro",
+            "nodes": 1,
+            "automaticFailover": False,
+            "multiAz": False,
+            "snapshotRetentionDays": 0,
+            "applyImmediately": True,
+        },
+        "backupPlan": {"enabled": False, "retentionDays": 7},
+    },
+    "staging": {
+        "protect": True,
+        "network": {"azCount": 3, "natGateways": "single"},
+        "secrets": {"recoveryWindowDays": 7},
+        "logs": {"retentionDays": 30},
+        "database": {
+            "instanceClass": "db.t4g.medium",
+            "allocatedStorage": 50,
+            "maxAllocatedStorage": 200,
+            "multiAz": True,
+            "replicas": 1,
+            "backupRetentionDays": 7,
+            "deletionProtection": True,
+            "applyImmediately": False,
+        },
+        "cache": {
+            "nodeType": "cache.t4g.small",
+            "nodes": 2,
+            "automaticFailover": True,
+            "multiAz": True,
+            "snapshotRetentionDays": 3,
+            "applyImmediately": False,
+        },
+        "backupPlan": {"enabled": True, "retentionDays": 14},
+    },
+    "prod": {
+        "protect": True,
+        "network": {"azCount": 3, "natGateways": "perAz"},
+        "secrets": {"recoveryWindowDays": 30},
+        "logs": {"retentionDays": 90},
+        "database": {
+            "instanceClass": "db.r6g.large",
+            "allocatedStorage": 100,
+            "maxAllocatedStorage": 1000,
+            "multiAz": True,
+            "replicas": 2,
+            "backupRetentionDays": 30,
+            "deletionProtection": True,
+            "applyImmediately": False,
+        },
+        "cache": {
+            "nodeType": "cache.r7g.large",
+            "nodes": 3,
+            "automaticFailover": True,
+            "multiAz": True,
+            "snapshotRetentionDays": 7,
+            "applyImmediately": False,
+        },
+        "backupPlan": {"enabled": True, "retentionDays": 35},
+    },
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge override into base, key by key (nested dicts merge, everything else replaces)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def defaults(tier: str) -> dict:
+    """The complete default settings of a tier."""
+    return merge(COMMON, TIERS[tier])
