@@ -75,8 +75,8 @@ class Run:
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
 
-    def named(self, name: str) -> Recorded:
-        found = [r for r in self.resources if r.name == name]
+    def named(self, name: str, type_: str | None = None) -> Recorded:
+        found = [r for r in self.resources if r.name == name and type_ in (None, r.type)]
         assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
         return found[0]
 
@@ -110,24 +110,22 @@ class Run:
         }
 
 
-def unwrap_secrets(value):
+def unwrap_secrets(value, secret=lambda v: unwrap_secrets(rpc.unwrap_rpc_secret(v))):
+    """Plain values: secrets unwrapped (or replaced, see redact_secrets); whole numbers, which the wire carries as
+    doubles, back to ints."""
     if rpc.is_rpc_secret(value):
-        return unwrap_secrets(rpc.unwrap_rpc_secret(value))
+        return secret(value)
     if isinstance(value, dict):
-        return {k: unwrap_secrets(v) for k, v in value.items()}
+        return {k: unwrap_secrets(v, secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [unwrap_secrets(v) for v in value]
+        return [unwrap_secrets(v, secret) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
 def redact_secrets(value):
-    if rpc.is_rpc_secret(value):
-        return SECRET
-    if isinstance(value, dict):
-        return {k: redact_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_secrets(v) for v in value]
-    return value
+    return unwrap_secrets(value, secret=lambda v: SECRET)
 
 
 # ------------------------------------------------------------------------------------------------ the mocked cloud
@@ -315,7 +313,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         secret_keys = set(request.additionalSecretOutputs) | {k for k, v in raw.items() if rpc.is_rpc_secret(v)}
         state = {k: rpc.wrap_rpc_secret(v) if k in secret_keys else v for k, v in state.items()}
         self.recorded.append(Recorded(
-            urn=urn, type=request.type, name=request.name, parent=request.parent or None,
+            urn=urn, type=request.type, name=request.name,
+            parent=None if request.parent.split("::")[2:3] == ["pulumi:pulumi:Stack"] else request.parent or None,
             custom=bool(request.custom), inputs=inputs, redacted=redact_secrets(raw), outputs=unwrap_secrets(state),
             provider=request.provider or None, protect=bool(request.protect),
             ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace)))

@@ -1,0 +1,87 @@
+"""Offline plan: what a stack would create, without an AWS account or the Pulumi CLI.
+
+    python -m infra.plan --stack prod          # tree of resources under their components, counts by type
+    python -m infra.plan --stack prod --json   # {"stack", "resources": [{type, name, parent, inputs}], "outputs"}
+
+Runs the real program through the mock harness (infra/harness.py), the same way the tests do. Invalid stack config
+exits with code 2 and the validation message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pulumi
+
+from infra import harness
+
+# The properties worth seeing in the tree, per resource type (everything is in --json).
+KEY_PROPERTIES = {
+    "pulumi:providers:aws": ["region"],
+    "aws:ec2/vpc:Vpc": ["cidrBlock"],
+    "aws:ec2/subnet:Subnet": ["cidrBlock", "availabilityZone"],
+    "aws:ec2/route:Route": ["destinationCidrBlock"],
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ["serviceName", "vpcEndpointType"],
+    "aws:ec2/flowLog:FlowLog": ["trafficType"],
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4",
+                                                                 "cidrIpv6", "referencedSecurityGroupId"],
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4"],
+    "aws:kms/key:Key": ["region", "enableKeyRotation", "deletionWindowInDays"],
+    "aws:secretsmanager/secret:Secret": ["namePrefix", "recoveryWindowInDays"],
+    "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays"],
+    "aws:rds/instance:Instance": ["identifier", "instanceClass", "engineVersion", "multiAz", "availabilityZone",
+                                  "replicateSourceDb", "backupRetentionPeriod", "deletionProtection"],
+    "aws:rds/parameterGroup:ParameterGroup": ["family"],
+    "aws:elasticache/replicationGroup:ReplicationGroup": ["replicationGroupId", "nodeType", "numCacheClusters",
+                                                          "automaticFailoverEnabled", "multiAzEnabled"],
+    "aws:backup/vault:Vault": ["region", "name"],
+    "aws:backup/plan:Plan": ["name"],
+}
+
+
+def tree(run: harness.Run) -> str:
+    urns = {r.urn for r in run.resources}
+    lines = [f"Plan of stack '{run.stack}' ({run.project}, {run.region}): {len(run.resources)} resources", ""]
+
+    def show(resource: harness.Recorded, depth: int) -> None:
+        props = [f"{key}={_short(resource.redacted[key])}" for key in KEY_PROPERTIES.get(resource.type, [])
+                 if resource.redacted.get(key) not in (None, "", [])]
+        flags = " [protected]" if resource.protect else ""
+        lines.append(f"{'  ' * depth}- {resource.name} ({resource.type}){flags}  {' '.join(props)}".rstrip())
+        for child in run.children(resource):
+            show(child, depth + 1)
+
+    for resource in run.resources:
+        if resource.parent not in urns:
+            show(resource, 0)
+    lines += ["", "Resources by type:"]
+    lines += [f"  {count:4d}  {type_}" for type_, count in run.counts().items()]
+    lines += ["", "Outputs:"]
+    outputs = run.as_json()["outputs"]
+    lines += [f"  {key}: {_short(value, 200)}" for key, value in outputs.items()]
+    return "\n".join(lines)
+
+
+def _short(value, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
+    args = parser.parse_args(argv)
+    try:
+        run = harness.run_stack(args.stack)
+    except (pulumi.RunError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(run.as_json(), indent=2) if args.json else tree(run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared fixtures. The infra tests run the real program under Pulumi's mock engine through infra.harness."""

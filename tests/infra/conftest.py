@@ -1,0 +1,23 @@
+"""Fixtures for the infrastructure tests: each stack run once per session, settings for component tests."""
+
+import pytest
+
+from infra import harness, settings
+from infra.components import AwsContext
+
+STACKS = ("dev", "staging", "prod")
+CONTEXT = AwsContext(account_id=harness.ACCOUNT, partition="aws", region="eu-west-1")
+KEY_ARN = f"arn:aws:kms:eu-west-1:{harness.ACCOUNT}:key/11111111-2222-4333-8444-555555555555"
+
+
+def settings_for(tier: str, **groups) -> settings.Settings:
+    """Valid settings of a tier with some groups' keys overridden, e.g. settings_for("dev", cache={"nodes": 2})."""
+    raw = {key: value for key, value in groups.items()}
+    if tier == "prod":
+        raw.setdefault("backupPlan", {}).setdefault("copyRegion", "eu-central-1")
+    return settings.from_config("flask-aws", tier, "eu-west-1", raw)
+
+
+@pytest.fixture(scope="session")
+def stacks() -> dict[str, harness.Run]:
+    return {stack: harness.run_stack(stack) for stack in STACKS}

@@ -1,0 +1,113 @@
+"""Network component: subnet layout, egress modes, endpoints, flow logs, the default security group."""
+
+import ipaddress
+import json
+
+import pulumi
+import pytest
+
+from infra import harness
+from infra.components.network import Network, subnet_cidrs
+from tests.infra.conftest import CONTEXT, KEY_ARN, settings_for
+
+
+def build(**network) -> harness.Run:
+    s = settings_for("staging", network=network)
+    return harness.run(lambda: Network("network", s.network, context=CONTEXT, name_prefix="flask-aws-test",
+                                       kms_key_arn=KEY_ARN, log_retention_days=30))
+
+
+@pytest.mark.parametrize("cidr,prefix,azs", [("10.0.0.0/16", 20, 3), ("10.0.0.0/24", 28, 3), ("172.16.0.0/20", 24,
+                                                                                                 2)])
+def test_subnet_blocks_do_not_overlap_and_stay_inside_the_vpc(cidr, prefix, azs):
+    blocks = subnet_cidrs(cidr, prefix, azs)
+    flat = [ipaddress.ip_network(b) for tier in blocks.values() for b in tier]
+    assert [len(blocks[t]) for t in ("public", "private", "isolated")] == [azs] * 3
+    assert all(b.subnet_of(ipaddress.ip_network(cidr)) for b in flat)
+    assert not any(a.overlaps(b) for i, a in enumerate(flat) for b in flat[i + 1:])
+
+
+def test_subnets_per_tier_and_az_none_public_by_default():
+    run = build()
+    subnets = run.of_type("aws:ec2/subnet:Subnet")
+    assert len(subnets) == 9
+    assert {s.inputs["availabilityZone"] for s in subnets} == {"eu-west-1a", "eu-west-1b", "eu-west-1c"}
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
+    assert sorted(s.inputs["tags"]["Tier"] for s in subnets) == ["isolated"] * 3 + ["private"] * 3 + ["public"] * 3
+
+
+@pytest.mark.parametrize("mode,nats,private_tables", [("none", 0, 1), ("single", 1, 1), ("perAz", 3, 3)])
+def test_nat_modes(mode, nats, private_tables):
+    run = build(natGateways=mode)
+    assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == nats
+    assert len(run.of_type("aws:ec2/eip:Eip")) == nats
+    tables = [t for t in run.of_type("aws:ec2/routeTable:RouteTable") if "private" in t.name]
+    assert len(tables) == private_tables
+    nat_routes = [r for r in run.of_type("aws:ec2/route:Route") if r.inputs.get("natGatewayId")]
+    assert len(nat_routes) == nats
+    if mode == "perAz":  # each private table routes through a NAT gateway of its own
+        assert len({r.inputs["natGatewayId"] for r in nat_routes}) == 3
+
+
+def test_isolated_subnets_have_no_route_out():
+    run = build()
+    isolated = run.named("network-isolated")
+    assert [c.type for c in run.children(isolated)] == ["aws:ec2/routeTableAssociation:RouteTableAssociation"] * 3
+    public = run.named("network-public")
+    routes = [c for c in run.children(public) if c.type == "aws:ec2/route:Route"]
+    assert len(routes) == 1 and routes[0].inputs["gatewayId"].startswith("igw-")
+
+
+def test_default_security_group_is_stripped_of_rules():
+    sg = build().one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert sg.inputs["ingress"] == [] and sg.inputs["egress"] == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_interface_endpoints_by_setting_and_s3_gateway_always(enabled):
+    run = build(interfaceEndpoints=enabled)
+    endpoints = {e.inputs["serviceName"].removeprefix("com.amazonaws.eu-west-1."): e
+                 for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert endpoints["s3"].inputs["vpcEndpointType"] == "Gateway"
+    assert len(endpoints["s3"].inputs["routeTableIds"]) == 1
+    interface = {k for k, e in endpoints.items() if e.inputs["vpcEndpointType"] == "Interface"}
+    assert interface == ({"ecr.api", "ecr.dkr", "logs", "secretsmanager"} if enabled else set())
+    for name in interface:
+        assert endpoints[name].inputs["privateDnsEnabled"] is True
+        assert len(endpoints[name].inputs["subnetIds"]) == 3
+    if enabled:
+        rule = run.named("network-endpoints-https")
+        assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["cidrIpv4"]) == (443, 443, "10.0.0.0/16")
+
+
+def test_flow_log_goes_to_an_encrypted_log_group_with_retention_through_a_scoped_role():
+    run = build()
+    group = run.named("network-flow-logs", "aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["retentionInDays"] == 30 and group.inputs["kmsKeyId"] == KEY_ARN
+    flow = run.one("aws:ec2/flowLog:FlowLog")
+    assert flow.inputs["trafficType"] == "ALL" and flow.inputs["logDestinationType"] == "cloud-watch-logs"
+    trust = json.loads(run.one("aws:iam/role:Role").inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == harness.ACCOUNT
+    statements = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"]
+    assert all(s["Resource"] != "*" for s in statements)
+    assert statements[0]["Resource"][0] == group.outputs["arn"]
+
+
+def test_app_security_group_has_no_ingress_of_its_own():
+    run = build()
+    assert run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") == [
+        run.named("network-endpoints-https")]
+
+
+def test_component_registers_its_outputs_and_parents_its_children():
+    run = build()
+    component = run.one("flask-aws:network:Network")
+    assert set(component.registered_outputs) >= {"vpc_id", "public_subnet_ids", "private_subnet_ids",
+                                                 "isolated_subnet_ids", "app_security_group_id"}
+    assert all(r.parent for r in run.resources if r is not component)
+
+
+def test_more_azs_than_the_region_has_is_a_clear_error():
+    with pytest.raises(pulumi.RunError, match=r"network.azCount is 4 but eu-west-1 offers 3"):
+        build(azCount=4)

@@ -1,0 +1,172 @@
+"""Settings: tier defaults, stack files, and validation that lists every problem with its key."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from infra import harness, settings, tiers
+from tests.infra.conftest import STACKS, settings_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_stack(stack: str) -> settings.Settings:
+    config, _ = harness.stack_config(stack)
+    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("flask-aws:")}
+    return settings.from_config("flask-aws", stack, config.get("aws:region"), raw)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_file_is_valid(stack):
+    loaded = load_stack(stack)
+    assert loaded.tier == stack
+    assert loaded.region == "eu-west-1"
+
+
+def test_stack_files_carry_only_keys_that_differ_from_the_tier_defaults():
+    for stack in STACKS:
+        config, _ = harness.stack_config(stack)
+        defaults = tiers.defaults(stack)
+        for key, text in config.items():
+            if not key.startswith("flask-aws:"):
+                continue
+            name = key.split(":", 1)[1]
+            value = settings._decode(text)
+            if isinstance(value, dict) and name != "tags":
+                same = {k for k, v in value.items() if defaults[name].get(k) == v}
+                assert not same, f"Pulumi.{stack}.yaml repeats tier defaults: {name}.{same}"
+            else:
+                assert defaults.get(name) != value, f"Pulumi.{stack}.yaml repeats the default of {name}"
+
+
+def test_stacks_have_distinct_address_spaces():
+    cidrs = [load_stack(stack).network.cidr for stack in STACKS]
+    assert len(set(cidrs)) == len(cidrs)
+
+
+def test_tier_defaults_follow_the_design_table():
+    dev, staging, prod = (settings_for(t) for t in STACKS)
+    assert (dev.network.az_count, staging.network.az_count, prod.network.az_count) == (2, 3, 3)
+    assert (dev.network.nat_gateways, prod.network.nat_gateways) == ("single", "perAz")
+    assert (dev.database.replicas, staging.database.replicas, prod.database.replicas) == (0, 1, 2)
+    assert (dev.database.backup_retention_days, staging.database.backup_retention_days,
+            prod.database.backup_retention_days) == (1, 7, 30)
+    assert not dev.database.multi_az and staging.database.multi_az and prod.database.multi_az
+    assert (dev.protect, staging.protect, prod.protect) == (False, True, True)
+    assert (dev.cache.nodes, staging.cache.nodes, prod.cache.nodes) == (1, 2, 3)
+    assert (dev.logs.retention_days, staging.logs.retention_days, prod.logs.retention_days) == (7, 30, 90)
+
+
+def test_config_values_arrive_as_the_cli_passes_them():
+    config, secret_keys = harness.stack_config("prod")
+    assert config["aws:region"] == "eu-west-1"
+    assert isinstance(config["flask-aws:network"], str) and '"cidr"' in config["flask-aws:network"]
+    assert secret_keys == []
+
+
+def test_a_stack_named_otherwise_needs_a_tier():
+    with pytest.raises(settings.SettingsError, match=r"flask-aws:tier"):
+        settings.from_config("flask-aws", "qa", "eu-west-1", {})
+    assert settings.from_config("flask-aws", "qa", "eu-west-1", {"tier": "staging"}).database.replicas == 1
+
+
+BAD_VALUES = [
+    ({"network": {"cidr": "10.0.0.0/33"}}, "network.cidr"),
+    ({"network": {"cidr": "not-a-cidr"}}, "network.cidr"),
+    ({"network": {"cidr": "10.0.0.1/16"}}, "network.cidr"),
+    ({"network": {"cidr": "10.0.0.0/22", "subnetPrefixLength": 24}}, "network.cidr"),
+    ({"network": {"subnetPrefixLength": 12}}, "network.subnetPrefixLength"),
+    ({"network": {"azCount": 1}}, "network.azCount"),
+    ({"network": {"natGateways": "two"}}, "network.natGateways"),
+    ({"database": {"replicas": 6}}, "database.replicas"),
+    ({"database": {"replicas": -1}}, "database.replicas"),
+    ({"database": {"backupRetentionDays": 36}}, "database.backupRetentionDays"),
+    ({"database": {"backupRetentionDays": 0}}, "database.backupRetentionDays"),  # staging has a replica
+    ({"database": {"instanceClass": "r6g.large"}}, "database.instanceClass"),
+    ({"database": {"replicaInstanceClass": "m5.large"}}, "database.replicaInstanceClass"),
+    ({"database": {"backupWindow": "25:00-26:00"}}, "database.backupWindow"),
+    ({"database": {"backupWindow": "01:00-02:00"}}, None),  # fine: clear of the maintenance window...
+    ({"database": {"maintenanceWindow": "mon:03:30-mon:04:30"}}, "database.backupWindow"),  # ...this overlaps
+    ({"database": {"maxAllocatedStorage": 30}}, "database.maxAllocatedStorage"),
+    ({"cache": {"nodeType": "r7g.large"}}, "cache.nodeType"),
+    ({"cache": {"nodes": 1}}, "cache.nodes"),
+    ({"cache": {"automaticFailover": False}}, "cache.multiAz"),
+    ({"cache": {"snapshotWindow": "05:00-06:00", "maintenanceWindow": "sun:05:30-sun:06:30"}}, "cache.snapshotWindow"),
+    ({"logs": {"retentionDays": 10}}, "logs.retentionDays"),
+    ({"secrets": {"recoveryWindowDays": 3}}, "secrets.recoveryWindowDays"),
+    ({"backupPlan": {"copyRegion": "eu-west-1"}}, "backupPlan.copyRegion"),
+    ({"backupPlan": {"copyRegion": "Frankfurt"}}, "backupPlan.copyRegion"),
+    ({"database": {"instanceClas": "db.t4g.micro"}}, "database.instanceClas"),
+    ({"netwrk": {"cidr": "10.0.0.0/16"}}, "netwrk"),
+    ({"database": {"replicas": "two"}}, "database.replicas"),
+    ({"protect": "yes"}, "protect"),
+    ({"database": {"engineVersion": 15}}, "database.engineVersion"),
+]
+
+
+@pytest.mark.parametrize("groups,key", BAD_VALUES, ids=[str(g) for g, _ in BAD_VALUES])
+def test_each_bad_value_is_reported_with_its_key(groups, key):
+    if key is None:
+        assert settings_for("staging", **groups)
+        return
+    with pytest.raises(settings.SettingsError) as caught:
+        settings_for("staging", **groups)
+    keys = [p.key for p in caught.value.problems]
+    assert f"flask-aws:{key}" in keys, str(caught.value)
+    message = str(caught.value)
+    assert f"flask-aws:{key} = " in message and "Allowed:" in message
+
+
+@pytest.mark.parametrize("groups,key", [
+    ({"network": {"azCount": 1}}, "network.azCount"),
+    ({"database": {"backupRetentionDays": 3}}, "database.backupRetentionDays"),
+    ({"database": {"deletionProtection": False}}, "database.deletionProtection"),
+    ({"backupPlan": {"copyRegion": ""}}, "backupPlan.copyRegion"),
+])
+def test_prod_rules(groups, key):
+    with pytest.raises(settings.SettingsError) as caught:
+        settings_for("prod", **groups)
+    assert [p.key for p in caught.value.problems] == [f"flask-aws:{key}"]
+
+
+def test_dev_may_turn_off_what_prod_may_not():
+    dev = settings_for("dev", database={"deletionProtection": False, "backupRetentionDays": 0})
+    assert dev.database.backup_retention_days == 0
+
+
+def test_several_bad_values_are_all_listed_at_once():
+    with pytest.raises(settings.SettingsError) as caught:
+        settings_for("prod", network={"cidr": "10.0.0.0/8", "azCount": 1}, database={"replicas": 9,
+                     "deletionProtection": False}, cache={"nodes": 1}, logs={"retentionDays": 10},
+                     tags="not-a-map")
+    keys = {p.key.split(":", 1)[1] for p in caught.value.problems}
+    assert keys == {"network.cidr", "network.azCount", "database.replicas", "database.deletionProtection",
+                    "cache.nodes", "logs.retentionDays", "tags"}
+    message = str(caught.value)
+    assert message.startswith("Invalid configuration for stack 'prod' (7 problems):")
+    assert len(re.findall(r"^  - flask-aws:", message, re.M)) == 7
+
+
+def test_a_typo_gets_a_suggestion():
+    with pytest.raises(settings.SettingsError, match=r"did you mean instanceClass\?"):
+        settings_for("dev", database={"instanceClas": "db.t4g.micro"})
+
+
+def test_missing_region_is_reported():
+    with pytest.raises(settings.SettingsError, match=r"aws:region = \(not set\)"):
+        settings.from_config("flask-aws", "dev", None, {})
+
+
+def test_window_overlap_rules():
+    assert settings._overlaps("03:00-04:00", "mon:03:30-mon:04:30")
+    assert settings._overlaps("23:30-00:30", "sun:00:00-sun:01:00")  # a daily window crossing midnight
+    assert settings._overlaps("02:00-03:00", "sat:23:30-sun:02:30")  # a weekly window crossing a day
+    assert not settings._overlaps("03:00-04:00", "sun:04:30-sun:05:30")
+    assert not settings._overlaps("02:00-03:00", "sun:05:30-sun:06:30")
+
+
+def test_readme_configuration_reference_is_current():
+    readme = (ROOT / "README.md").read_text()
+    assert settings.reference() in readme, "README's configuration reference is stale: paste " \
+        "`python -c 'from infra import settings; print(settings.reference())'`"
