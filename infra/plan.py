@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import pulumi
 
@@ -73,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
+    parser.add_argument("--project-dir", type=Path, default=harness.ROOT,
+                        help="folder with Pulumi.yaml, the stack files and infra/ (default: this repository)")
     args = parser.parse_args(argv)
     try:
-        run = harness.run_stack(args.stack)
+        run = harness.run_stack(args.stack, root=args.project_dir)
     except (pulumi.RunError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

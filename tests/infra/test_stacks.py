@@ -1,0 +1,143 @@
+"""The whole program per stack: topology, and invariants that hold for every stack."""
+
+import json
+
+import pulumi
+import pytest
+
+from infra import harness
+from tests.infra.conftest import STACKS
+
+RDS = "aws:rds/instance:Instance"
+REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+
+
+def count(run, type_):
+    return len(run.of_type(type_))
+
+
+def test_prod_topology(stacks):
+    run = stacks["prod"]
+    assert run.outputs["availabilityZones"] == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    assert count(run, "aws:ec2/subnet:Subnet") == 9
+    assert count(run, "aws:ec2/natGateway:NatGateway") == 3
+    rds = run.of_type(RDS)
+    assert len([r for r in rds if "replicateSourceDb" not in r.inputs]) == 1
+    assert len([r for r in rds if "replicateSourceDb" in r.inputs]) == 2
+    redis = run.one(REDIS).inputs
+    assert redis["numCacheClusters"] >= 2 and redis["automaticFailoverEnabled"] is True
+    assert count(run, "aws:backup/plan:Plan") == 1
+    assert len(run.outputs["databaseReplicaAddresses"]) == 2
+
+
+def test_dev_topology(stacks):
+    run = stacks["dev"]
+    assert count(run, "aws:ec2/subnet:Subnet") == 6
+    assert count(run, "aws:ec2/natGateway:NatGateway") == 1
+    assert count(run, RDS) == 1
+    assert count(run, "aws:backup/plan:Plan") == 0
+    assert run.outputs["databaseReplicaAddresses"] == []
+
+
+def test_staging_has_prods_topology_at_smaller_sizes(stacks):
+    staging, prod = stacks["staging"], stacks["prod"]
+    assert count(staging, "aws:ec2/subnet:Subnet") == count(prod, "aws:ec2/subnet:Subnet")
+    assert count(staging, "aws:ec2/vpcEndpoint:VpcEndpoint") == count(prod, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert count(staging, "aws:backup/plan:Plan") == 1
+    assert staging.one(REDIS).inputs["automaticFailoverEnabled"] is True
+    primary = next(r for r in staging.of_type(RDS) if "replicateSourceDb" not in r.inputs)
+    assert primary.inputs["multiAz"] is True and primary.inputs["instanceClass"] == "db.t4g.medium"
+    # The listed exceptions (docs/ARCHITECTURE.md): one NAT gateway, one replica, no cross-region copy.
+    assert count(staging, "aws:ec2/natGateway:NatGateway") == 1
+    assert count(staging, RDS) == 2
+    assert count(staging, "aws:backup/vault:Vault") == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_aws_resource_uses_the_tagged_provider(stacks, stack):
+    run = stacks[stack]
+    provider = run.one("pulumi:providers:aws")
+    tags = json.loads(provider.inputs["defaultTags"])["tags"]
+    assert {k: tags[k] for k in ("Project", "Stack", "Environment", "ManagedBy")} == {
+        "Project": "flask-aws", "Stack": stack, "Environment": stack, "ManagedBy": "pulumi"}
+    aws_resources = [r for r in run.resources if r.custom and r.type.startswith("aws:")]
+    assert aws_resources
+    assert all(r.provider and r.provider.startswith(provider.urn + "::") for r in aws_resources), [
+        r.name for r in aws_resources if not (r.provider or "").startswith(provider.urn)]
+
+
+def test_user_tags_join_the_default_tags(stacks):
+    tags = json.loads(stacks["prod"].one("pulumi:providers:aws").inputs["defaultTags"])["tags"]
+    assert tags["CostCenter"] == "platform"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nothing_in_the_data_subnets_is_public(stacks, stack):
+    run = stacks[stack]
+    assert all(r.inputs["publiclyAccessible"] is False for r in run.of_type(RDS))
+    isolated_ids = set(run.outputs["isolatedSubnetIds"])
+    assert set(run.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"]) == isolated_ids
+    assert set(run.one("aws:elasticache/subnetGroup:SubnetGroup").inputs["subnetIds"]) == isolated_ids
+    isolated_table = run.named("network-isolated", "aws:ec2/routeTable:RouteTable")
+    assert not [c for c in run.children(isolated_table) if c.type == "aws:ec2/route:Route"]
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in run.of_type("aws:ec2/subnet:Subnet"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_everything_that_can_be_encrypted_is(stacks, stack):
+    run = stacks[stack]
+    key_arn = run.outputs["kmsKeyArn"]
+    for db in run.of_type(RDS):
+        if "replicateSourceDb" not in db.inputs:  # replicas inherit the source's key
+            assert db.inputs["storageEncrypted"] is True and db.inputs["kmsKeyId"] == key_arn
+    redis = run.one(REDIS).inputs
+    assert redis["atRestEncryptionEnabled"] and redis["transitEncryptionEnabled"] and redis["kmsKeyId"] == key_arn
+    assert all(g.inputs["kmsKeyId"] == key_arn for g in run.of_type("aws:cloudwatch/logGroup:LogGroup"))
+    assert all(s.inputs["kmsKeyId"] == key_arn for s in run.of_type("aws:secretsmanager/secret:Secret"))
+    assert all(v.inputs["kmsKeyArn"] for v in run.of_type("aws:backup/vault:Vault"))
+    assert all(k.inputs["enableKeyRotation"] for k in run.of_type("aws:kms/key:Key"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_security_group_admits_the_internet(stacks, stack):
+    run = stacks[stack]
+    for rule in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        assert rule.inputs.get("cidrIpv4") not in ("0.0.0.0/0",) and rule.inputs.get("cidrIpv6") != "::/0", rule.name
+    for group in run.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        assert not group.inputs.get("ingress"), group.name
+    assert not run.of_type("aws:ec2/securityGroupRule:SecurityGroupRule")
+
+
+@pytest.mark.parametrize("stack,protected", [("dev", False), ("staging", True), ("prod", True)])
+def test_stateful_resources_are_protected_by_tier(stacks, stack, protected):
+    run = stacks[stack]
+    stateful = run.of_type(RDS) + run.of_type(REDIS) + run.of_type("aws:kms/key:Key") + run.of_type(
+        "aws:secretsmanager/secret:Secret") + run.of_type("aws:backup/vault:Vault")
+    assert stateful and all(r.protect is protected for r in stateful)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_exports_for_the_next_layer_and_no_secret_in_them(stacks, stack):
+    run = stacks[stack]
+    for key in ("vpcId", "publicSubnetIds", "privateSubnetIds", "isolatedSubnetIds", "appSecurityGroupId",
+                "databaseAddress", "databasePort", "databaseReplicaAddresses", "redisPrimaryEndpoint", "redisPort",
+                "secretKeySecretArn", "redisAuthTokenSecretArn", "databaseCredentialsSecretArn"):
+        assert key in run.outputs, key
+    printed = json.dumps(run.as_json())
+    for password in run.of_type("random:index/randomPassword:RandomPassword"):
+        assert password.outputs["result"] not in printed
+        assert password.outputs["result"] not in json.dumps(run.outputs)
+
+
+def test_invalid_stack_config_stops_before_any_resource_and_lists_every_problem():
+    declared = []
+    with pytest.raises(pulumi.RunError) as caught:
+        try:
+            harness.run_stack("prod", {"database": {"replicas": 9, "deletionProtection": False},
+                                       "cache": {"nodes": 1}, "logs": {"retentionDays": 10}})
+        finally:
+            declared.append(True)
+    message = str(caught.value)
+    for key in ("database.replicas", "database.deletionProtection", "cache.nodes", "logs.retentionDays"):
+        assert f"flask-aws:{key}" in message
+    assert "Traceback" not in message
