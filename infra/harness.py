@@ -13,9 +13,10 @@ import json
 import random
 import runpy
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 import yaml
@@ -34,7 +35,7 @@ ACCOUNT = "123456789012"
 SECRET = "[secret]"
 
 
-# ------------------------------------------------------------------------------------------------------ what is recorded
+# --- what is recorded
 
 
 @dataclass
@@ -128,7 +129,7 @@ def redact_secrets(value):
     return unwrap_secrets(value, secret=lambda v: SECRET)
 
 
-# ------------------------------------------------------------------------------------------------ the mocked cloud
+# --- the mocked cloud
 
 
 def _hex(*parts: str, length: int = 17) -> str:
@@ -330,7 +331,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-# ------------------------------------------------------------------------------------------------------ running it
+# --- running it
 
 
 def project_name(root: Path = ROOT) -> str:

@@ -28,7 +28,7 @@ WEEKLY_WINDOW = re.compile(
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-# ---------------------------------------------------------------------------------------------- checks on one value
+# --- checks on one value
 
 
 def between(low: int, high: int):
@@ -85,7 +85,7 @@ def setting(doc: str, check=None):
     return field(metadata={"doc": doc, "check": check})
 
 
-# ---------------------------------------------------------------------------------------------------- the settings
+# --- the settings
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ class Settings:
         }
 
 
-# ----------------------------------------------------------------------------------------------------- the errors
+# --- the errors
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class SettingsError(Exception):
 _MISSING = object()
 
 
-# ---------------------------------------------------------------------------------------------------- loading
+# --- loading
 
 
 def camel(name: str) -> str:
@@ -348,7 +348,7 @@ def _type_name(kind) -> str:
         kind, "a map of strings to strings")
 
 
-# ------------------------------------------------------------------------------------- checks across values and tiers
+# --- checks across values and tiers
 
 
 def cross_checks(s: Settings) -> list[Problem]:

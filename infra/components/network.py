@@ -54,7 +54,7 @@ class Network(pulumi.ComponentResource):
                 aws.ec2.Subnet(f"{name}-{tier}-{i + 1}", vpc_id=self.vpc.id, cidr_block=block,
                                availability_zone=zone, map_public_ip_on_launch=False,
                                tags={"Name": f"{name_prefix}-{tier}-{zone}", "Tier": tier}, opts=vpc_child)
-                for i, (zone, block) in enumerate(zip(self.zones, cidrs[tier]))
+                for i, (zone, block) in enumerate(zip(self.zones, cidrs[tier], strict=False))
             ]
             for tier in TIERS
         }

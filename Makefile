@@ -1,0 +1,34 @@
+# The commands a newcomer types. Each sets up .venv from requirements.txt first (once, and again when it changes).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+
+.PHONY: setup plan plan-json test lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+plan: setup  ## offline plan of a stack: make plan STACK=prod
+	$(PY) -m infra.plan --stack $(STACK)
+
+plan-json: setup
+	$(PY) -m infra.plan --stack $(STACK) --json
+
+test: setup  ## lint and the whole test suite
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup  ## speed targets, measured (not timed tests); results go to docs/benchmarks.md by hand
+	$(PY) -m bench.infra
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
