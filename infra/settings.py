@@ -360,6 +360,12 @@ def cross_checks(s: Settings) -> list[Problem]:
         problems.append(Problem(p + key, value, why, allowed))
 
     net, db, cache = s.network, s.database, s.cache
+    # The prefix names the database, the cache and the vaults: RDS and ElastiCache take lowercase letters, digits
+    # and single hyphens, and a replication group id of at most 40 characters ("<prefix>-redis").
+    if not re.match(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", s.name_prefix) or len(s.name_prefix) > 34:
+        problems.append(Problem("project and stack name", s.name_prefix, "names the database, cache and vaults, "
+                                "which RDS and ElastiCache would refuse", "lowercase letters, digits and single "
+                                "hyphens, starting with a letter, at most 34 characters for <project>-<stack>"))
     vpc = ipaddress.ip_network(net.cidr)
     if net.subnet_prefix_length < vpc.prefixlen:
         problem("network.subnetPrefixLength", net.subnet_prefix_length, f"subnets cannot be larger than the VPC "

@@ -170,3 +170,14 @@ def test_readme_configuration_reference_is_current():
     readme = (ROOT / "README.md").read_text()
     assert settings.reference() in readme, "README's configuration reference is stale: paste " \
         "`python -c 'from infra import settings; print(settings.reference())'`"
+
+
+@pytest.mark.parametrize("stack", ["Prod", "prod_eu", "a-very-long-stack-name-for-the-eu", "prod--eu"])
+def test_stack_names_that_aws_would_refuse_in_resource_names(stack):
+    with pytest.raises(settings.SettingsError, match=r"project and stack name = "):
+        settings.from_config("flask-aws", stack, "eu-west-1", {"tier": "dev"})
+
+
+def test_a_stack_of_any_valid_name_can_use_a_tier():
+    assert settings.from_config("flask-aws", "prod-eu", "eu-west-1", {"tier": "dev"}).name_prefix == \
+        "flask-aws-prod-eu"
