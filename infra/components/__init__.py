@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import pulumi
+import pulumi_aws as aws
+
 # Type tokens are `<package>:<module>:<Name>`. The package is fixed rather than read from Pulumi.yaml so that
 # renaming the project does not change every component's URN (which would replace the whole stack).
 PACKAGE = "flask-aws"
@@ -45,3 +48,16 @@ def assume_role_policy(service: str, **condition) -> str:
     if condition:
         statement["Condition"] = condition
     return json.dumps(policy(statement))
+
+
+def reachable_only_from(name: str, *, vpc_id: pulumi.Input[str], port: int, source_security_group_id: pulumi.Input[str],
+                        service: str, tag_name: str, parent: pulumi.Resource) -> aws.ec2.SecurityGroup:
+    """A security group admitting one TCP port from one other security group, and nothing else (no egress)."""
+    group = aws.ec2.SecurityGroup(name, vpc_id=vpc_id, description=f"{service}: only from the application",
+                                  tags={"Name": tag_name}, opts=pulumi.ResourceOptions(parent=parent))
+    aws.vpc.SecurityGroupIngressRule(f"{name.removesuffix('-sg')}-from-app", security_group_id=group.id,
+                                     ip_protocol="tcp", from_port=port, to_port=port,
+                                     referenced_security_group_id=source_security_group_id,
+                                     description=f"{service} from the application",
+                                     opts=pulumi.ResourceOptions(parent=group))
+    return group

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from infra.components import type_token
+from infra.components import reachable_only_from, type_token
 from infra.settings import CacheSettings
 
 PORT = 6379
@@ -24,14 +24,9 @@ class Cache(pulumi.ComponentResource):
 
         subnet_group = aws.elasticache.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
                                                    description=f"{name_prefix}: isolated subnets", opts=child)
-        self.security_group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=vpc_id,
-                                                    description="Redis: only from the application",
-                                                    tags={"Name": f"{name_prefix}-redis"}, opts=child)
-        aws.vpc.SecurityGroupIngressRule(f"{name}-from-app", security_group_id=self.security_group.id,
-                                         ip_protocol="tcp", from_port=PORT, to_port=PORT,
-                                         referenced_security_group_id=client_security_group_id,
-                                         description="Redis from the application",
-                                         opts=pulumi.ResourceOptions(parent=self.security_group))
+        self.security_group = reachable_only_from(f"{name}-sg", vpc_id=vpc_id, port=PORT,
+                                                  source_security_group_id=client_security_group_id,
+                                                  service="Redis", tag_name=f"{name_prefix}-redis", parent=self)
         major = settings.engine_version.split(".")[0]
         # The application uses Redis as a cache: under memory pressure evict the least recently used key of any.
         parameter_group = aws.elasticache.ParameterGroup(

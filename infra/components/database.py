@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.components import assume_role_policy, type_token
+from infra.components import assume_role_policy, reachable_only_from, type_token
 from infra.settings import DatabaseSettings
 
 PORT = 5432
@@ -44,14 +44,9 @@ class Database(pulumi.ComponentResource):
 
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
                                            description=f"{name_prefix}: isolated subnets", opts=child)
-        self.security_group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=vpc_id,
-                                                    description="PostgreSQL: only from the application",
-                                                    tags={"Name": f"{name_prefix}-db"}, opts=child)
-        aws.vpc.SecurityGroupIngressRule(f"{name}-from-app", security_group_id=self.security_group.id,
-                                         ip_protocol="tcp", from_port=PORT, to_port=PORT,
-                                         referenced_security_group_id=client_security_group_id,
-                                         description="PostgreSQL from the application",
-                                         opts=pulumi.ResourceOptions(parent=self.security_group))
+        self.security_group = reachable_only_from(f"{name}-sg", vpc_id=vpc_id, port=PORT,
+                                                  source_security_group_id=client_security_group_id,
+                                                  service="PostgreSQL", tag_name=f"{name_prefix}-db", parent=self)
         major = settings.engine_version.split(".")[0]
         parameter_group = aws.rds.ParameterGroup(f"{name}-params", family=f"postgres{major}",
                                                  description=f"{name_prefix}: TLS required, slow-query logging",
