@@ -163,7 +163,7 @@ class CacheSettings:
 class BackupPlanSettings:
     enabled: bool = setting("an AWS Backup plan taking snapshots of the primary database")
     schedule: str = setting("when the plan runs, an AWS cron expression",
-                            matches(r"^cron\(.+\)$", "cron(...) as AWS Backup takes it, e.g. cron(0 5 ? * * *)"))
+                            matches(r"^cron\(.+\)$", "cron(...) as AWS Backup takes it, e.g. cron(0 7 ? * * *)"))
     retention_days: int = setting("days a snapshot is kept", between(1, 36500))
     copy_region: str = setting("second region that receives a copy of each snapshot (empty: none)", region_name)
 

@@ -32,7 +32,9 @@ COMMON = {
         "maintenanceWindow": "sun:05:30-sun:06:30",
     },
     "backupPlan": {
-        "schedule": "cron(0 5 ? * * *)",
+        # 07:00 UTC: clear of the RDS backup (03:00-04:00) and maintenance (Sunday 04:30-05:30) windows, which
+        # delay or expire AWS Backup jobs that start near them.
+        "schedule": "cron(0 7 ? * * *)",
         "copyRegion": "",
     },
 }

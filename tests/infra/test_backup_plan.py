@@ -24,7 +24,7 @@ def test_vault_is_encrypted_with_the_stack_key_and_protected():
 def test_daily_rule_with_tier_retention_and_a_copy_in_the_second_region():
     run = build()
     (rule,) = run.one("aws:backup/plan:Plan").inputs["rules"]
-    assert rule["schedule"] == "cron(0 5 ? * * *)"
+    assert rule["schedule"] == "cron(0 7 ? * * *)"
     assert rule["lifecycle"]["deleteAfter"] == 35
     copy_vault = run.named("backup-copy-vault")
     assert copy_vault.inputs["region"] == "eu-central-1"
