@@ -398,7 +398,9 @@ def run(program: Callable[[], Any], *, project: str = "flask-aws", stack: str = 
         outputs[key] = _sync_await(out.future())
         if _sync_await(out.is_secret()):
             secret.add(key)
-    return Run(project=project, stack=stack, region=region, resources=monitor.recorded, outputs=outputs,
+    # Registration order depends on when each resource's inputs resolve; sorted, every run reads the same.
+    resources = sorted(monitor.recorded, key=lambda r: (r.name, r.type))
+    return Run(project=project, stack=stack, region=region, resources=resources, outputs=outputs,
                secret_outputs=secret)
 
 

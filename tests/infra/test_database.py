@@ -22,7 +22,9 @@ def build(tier="prod", protect=True, **database) -> harness.Run:
 
 def instances(run):
     rds = run.of_type("aws:rds/instance:Instance")
-    return rds[0], rds[1:]
+    primary = [r for r in rds if "replicateSourceDb" not in r.inputs]
+    assert len(primary) == 1
+    return primary[0], sorted((r for r in rds if r not in primary), key=lambda r: r.name)
 
 
 def test_only_the_client_group_reaches_5432():

@@ -122,3 +122,10 @@ def test_plan_of_an_unknown_stack_exits_2():
     done = subprocess.run([sys.executable, "-m", "infra.plan", "--stack", "nope"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "no stack file Pulumi.nope.yaml" in done.stderr
+
+
+def test_the_plan_reads_the_same_every_run(stacks):
+    # Registration order varies with when inputs resolve; the harness sorts, so plans can be diffed.
+    run = stacks["prod"]
+    assert [(r.name, r.type) for r in run.resources] == sorted((r.name, r.type) for r in run.resources)
+    assert run.as_json() == harness.run_stack("prod").as_json()
