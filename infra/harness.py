@@ -171,6 +171,13 @@ class CloudMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
                     "id": "aws"}
+        if args.token == "aws:elb/getServiceAccount:getServiceAccount":
+            account = "156460612806" if region == "eu-west-1" else "0" + _hex("elb", region, length=11)
+            return {"arn": f"arn:aws:iam::{account}:root", "id": account, "region": region}
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com"
+            return {"authorizationToken": "QVdTOnRva2Vu", "userName": "AWS", "password": "registry-token",
+                    "proxyEndpoint": f"https://{registry}", "expiresAt": "2030-01-01T00:00:00Z", "id": region}
         raise NotImplementedError(f"the offline harness has no answer for invoke {args.token}; add one to "
                                   "infra/harness.py")
 
@@ -247,8 +254,10 @@ def _eip(name, inputs, region, physical):
 
 def _vpc(name, inputs, region, physical):
     ident = "vpc-" + _hex("vpc", name)
+    ipv6 = {"ipv6CidrBlock": f"2a05:d018:{_hex('v6', name, length=3)}:f600::/56"} if inputs.get(
+        "assignGeneratedIpv6CidrBlock") else {}
     return ident, {"defaultSecurityGroupId": "sg-" + _hex("default", name), "mainRouteTableId": "rtb-" +
-                   _hex("main", name), "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/{ident}"}
+                   _hex("main", name), "arn": f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/{ident}", **ipv6}
 
 
 def _random_password(name, inputs, region, physical):

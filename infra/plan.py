@@ -22,8 +22,8 @@ from infra import harness
 KEY_PROPERTIES = {
     "pulumi:providers:aws": ["region"],
     "aws:ec2/vpc:Vpc": ["cidrBlock"],
-    "aws:ec2/subnet:Subnet": ["cidrBlock", "availabilityZone"],
-    "aws:ec2/route:Route": ["destinationCidrBlock"],
+    "aws:ec2/subnet:Subnet": ["cidrBlock", "ipv6CidrBlock", "availabilityZone"],
+    "aws:ec2/route:Route": ["destinationCidrBlock", "destinationIpv6CidrBlock"],
     "aws:ec2/vpcEndpoint:VpcEndpoint": ["serviceName", "vpcEndpointType"],
     "aws:ec2/flowLog:FlowLog": ["trafficType"],
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4",

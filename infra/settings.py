@@ -14,7 +14,7 @@ import re
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 
-from infra import tiers
+from infra import sizing, tiers
 
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -169,6 +169,81 @@ class BackupPlanSettings:
 
 
 @dataclass(frozen=True)
+class ImageSettings:
+    uri: str = setting("prebuilt image by digest (what CI deploys); empty: build app/Dockerfile and push to ECR",
+                       matches(r"^([a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64})?$",
+                               "<registry>/<repository>@sha256:<64 hex digits>, or empty"))
+    platform: str = setting("image platform: linux/arm64 (Graviton) or linux/amd64", one_of("linux/arm64",
+                                                                                            "linux/amd64"))
+    keep_images: int = setting("images the ECR lifecycle policy keeps", between(1, 1000))
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    domain: str = setting("public name of the service (empty: the load balancer's DNS name)",
+                          matches(r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$|^$", "a DNS name, or empty"))
+    hosted_zone_id: str = setting("Route 53 zone of the domain: DNS-validated certificate and alias record",
+                                  matches(r"^(Z[A-Z0-9]{5,31})?$", "a hosted zone id such as Z0123456789ABC, or empty"))
+    certificate_arn: str = setting("an existing ACM certificate for the domain (instead of a new DNS-validated one)",
+                                   matches(r"^(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+)?$",
+                                           "an ACM certificate ARN, or empty"))
+    allow_http: bool = setting("serve plain HTTP when there is no certificate (dev only; the plan flags it)")
+    ssl_policy: str = setting("TLS policy of the HTTPS listener",
+                              matches(r"^ELBSecurityPolicy-TLS13-", "an ELBSecurityPolicy-TLS13-* policy"))
+    idle_timeout_seconds: int = setting("idle connection timeout", between(1, 4000))
+    deletion_protection: bool = setting("AWS refuses to delete the load balancer")
+    health_check_path: str = setting("the application's liveness path", matches(r"^/", "a path starting with /"))
+    health_check_interval_seconds: int = setting("seconds between target health checks", between(5, 300))
+    health_check_timeout_seconds: int = setting("seconds a health check may take", between(2, 120))
+    healthy_threshold: int = setting("passing checks before a target receives traffic", between(2, 10))
+    unhealthy_threshold: int = setting("failing checks before a target is taken out", between(2, 10))
+    deregistration_delay_seconds: int = setting("seconds a draining target keeps its in-flight requests",
+                                                between(0, 30))
+    slow_start_seconds: int = setting("seconds a new target's share of traffic ramps up (0: off)",
+                                      lambda v: None if v == 0 or 30 <= v <= 900 else ("not accepted by ELB",
+                                                                                       "0 or 30..900"))
+
+    @property
+    def https(self) -> bool:
+        """Is there, or will there be, a certificate to serve HTTPS with?"""
+        return bool(self.certificate_arn or (self.domain and self.hosted_zone_id))
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    cpu: int = setting("task CPU units (1024 = 1 vCPU)", one_of(*sizing.FARGATE_MEMORY))
+    memory: int = setting("task memory in MiB (a Fargate pair with cpu)", between(512, 122880))
+    port: int = setting("port Gunicorn binds in the container", between(1024, 65535))
+    min_tasks: int = setting("fewest running tasks (autoscaling floor)", between(1, 1000))
+    max_tasks: int = setting("most running tasks (autoscaling ceiling)", between(1, 1000))
+    workers: int = setting("Gunicorn worker processes per task (WEB_CONCURRENCY)", between(1, 64))
+    threads: int = setting("threads per Gunicorn worker (gthread)", between(1, 64))
+    db_pool_size: int = setting("SQLAlchemy pool size per worker process (DB_POOL_SIZE)", between(1, 100))
+    db_max_overflow: int = setting("extra connections per worker process under load (DB_MAX_OVERFLOW)",
+                                   between(0, 100))
+    keepalive_seconds: int = setting("Gunicorn keep-alive; must outlast the load balancer's idle timeout",
+                                     between(1, 4000))
+    timeout_seconds: int = setting("Gunicorn worker timeout", between(5, 3600))
+    graceful_timeout_seconds: int = setting("seconds Gunicorn lets in-flight requests finish after SIGTERM",
+                                            between(1, 119))
+    stop_timeout_seconds: int = setting("seconds ECS waits after SIGTERM before SIGKILL (at most 120)",
+                                        between(2, 120))
+    startup_seconds: int = setting("seconds a new task needs before /health answers", between(1, 600))
+    health_check_grace_period_seconds: int = setting("seconds ECS ignores failing health checks of a new task",
+                                                     between(0, 3600))
+    spot_weight: int = setting("share of tasks on Fargate Spot against 1 on Fargate (0: none)", between(0, 10))
+    ecs_exec: bool = setting("allow `aws ecs execute-command` into the tasks")
+    cpu_target: int = setting("target average CPU % for autoscaling", between(10, 90))
+    memory_target: int = setting("target average memory % for autoscaling", between(10, 90))
+    requests_per_target: int = setting("target requests per task per minute (ALBRequestCountPerTarget)",
+                                       between(1, 1_000_000))
+    scale_in_cooldown_seconds: int = setting("seconds between scale-in steps", between(0, 3600))
+    scale_out_cooldown_seconds: int = setting("seconds between scale-out steps", between(0, 3600))
+    log_level: str = setting("application log level (LOG_LEVEL)", one_of("DEBUG", "INFO", "WARNING", "ERROR"))
+    run_migrations: bool = setting("each task runs the locked database migration before Gunicorn starts")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one stack needs. `project`, `stack`, `region` and `tier` come from the context, the rest from
     the tier defaults and the stack file."""
@@ -186,6 +261,9 @@ class Settings:
     database: DatabaseSettings = setting("RDS PostgreSQL")
     cache: CacheSettings = setting("ElastiCache Redis")
     backup_plan: BackupPlanSettings = setting("AWS Backup snapshots of the database")
+    image: ImageSettings = setting("the application image")
+    load_balancer: LoadBalancerSettings = setting("the Application Load Balancer")
+    service: ServiceSettings = setting("the ECS Fargate service running Gunicorn")
 
     @property
     def name_prefix(self) -> str:
@@ -413,6 +491,69 @@ def cross_checks(s: Settings) -> list[Problem]:
     if s.tier == "prod" and not (plan.enabled and plan.copy_region):
         problem("backupPlan.copyRegion", plan.copy_region, "prod keeps a copy of its snapshots in a second region",
                 "a region other than aws:region, with backupPlan.enabled: true")
+    problems += serving_checks(s)
+    return problems
+
+
+def serving_checks(s: Settings) -> list[Problem]:
+    """The values that must agree across the load balancer, ECS, Gunicorn and the database."""
+    p = s.project + ":"
+    problems = []
+
+    def problem(key, value, why, allowed):
+        problems.append(Problem(p + key, value, why, allowed))
+
+    lb, svc, db = s.load_balancer, s.service, s.database
+    if not lb.https and not lb.allow_http:
+        problem("loadBalancer.domain", lb.domain, "HTTPS needs a certificate", "certificateArn, or domain with "
+                "hostedZoneId (a DNS-validated certificate), or allowHttp: true in dev")
+    if lb.allow_http and s.tier != "dev":
+        problem("loadBalancer.allowHttp", True, f"{s.tier} serves HTTPS only", "false")
+    if lb.domain and not (lb.hosted_zone_id or lb.certificate_arn):
+        problem("loadBalancer.hostedZoneId", lb.hosted_zone_id, f"no way to get a certificate for {lb.domain}",
+                "the Route 53 zone id of the domain, or loadBalancer.certificateArn")
+    if (lb.certificate_arn or lb.hosted_zone_id) and not lb.domain:
+        problem("loadBalancer.domain", "", "a certificate and a DNS record need the domain they are for",
+                "the public DNS name of the service")
+    if lb.health_check_timeout_seconds >= lb.health_check_interval_seconds:
+        problem("loadBalancer.healthCheckTimeoutSeconds", lb.health_check_timeout_seconds,
+                "must be shorter than the interval", f"less than {lb.health_check_interval_seconds}")
+
+    if svc.keepalive_seconds <= lb.idle_timeout_seconds:
+        problem("service.keepaliveSeconds", svc.keepalive_seconds, f"Gunicorn closing idle connections before the "
+                f"load balancer does ({lb.idle_timeout_seconds} s) gives intermittent 502s",
+                f"more than loadBalancer.idleTimeoutSeconds ({lb.idle_timeout_seconds})")
+    if svc.graceful_timeout_seconds >= svc.stop_timeout_seconds:
+        problem("service.gracefulTimeoutSeconds", svc.graceful_timeout_seconds, "ECS kills the container "
+                f"after stopTimeoutSeconds ({svc.stop_timeout_seconds} s), cutting requests Gunicorn still "
+                "finishes", f"less than service.stopTimeoutSeconds ({svc.stop_timeout_seconds})")
+    if svc.health_check_grace_period_seconds < svc.startup_seconds:
+        problem("service.healthCheckGracePeriodSeconds", svc.health_check_grace_period_seconds, "ECS would "
+                f"replace tasks still starting ({svc.startup_seconds} s)", f"at least service.startupSeconds "
+                f"({svc.startup_seconds})")
+    if svc.min_tasks > svc.max_tasks:
+        problem("service.maxTasks", svc.max_tasks, f"below minTasks ({svc.min_tasks})", f">= {svc.min_tasks}")
+    if svc.memory not in sizing.FARGATE_MEMORY.get(svc.cpu, []):
+        options = sizing.FARGATE_MEMORY.get(svc.cpu, [])
+        problem("service.memory", svc.memory, f"not a Fargate size for cpu {svc.cpu}",
+                f"{options[0]}..{options[-1]} in steps of {options[1] - options[0]}" if options else "see cpu")
+
+    per_database = svc.max_tasks * svc.workers * (svc.db_pool_size + svc.db_max_overflow)
+    classes = [("database.instanceClass", db.instance_class)]
+    if db.replicas:
+        classes.append(("database.replicaInstanceClass", db.replica_instance_class or db.instance_class))
+    for key, instance_class in classes:
+        limit = sizing.max_connections(instance_class)
+        if limit is None:
+            problem(key, instance_class, "no memory figure for this class, so the connection budget cannot be "
+                    "checked", sizing.known_instance_classes())
+        elif per_database > 0.8 * limit:
+            fits = int(0.8 * limit) // (svc.max_tasks * svc.workers)
+            problem("service.dbPoolSize", svc.db_pool_size, f"connection budget: maxTasks {svc.max_tasks} x "
+                    f"workers {svc.workers} x (dbPoolSize {svc.db_pool_size} + dbMaxOverflow "
+                    f"{svc.db_max_overflow}) = {per_database} exceeds 80 % of {instance_class}'s max_connections "
+                    f"({limit})", f"dbPoolSize + dbMaxOverflow <= {fits}, fewer tasks or workers, or a larger "
+                    "class")
     return problems
 
 

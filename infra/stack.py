@@ -9,6 +9,7 @@ from infra.components import AwsContext
 from infra.components.backup_plan import BackupPlan
 from infra.components.cache import Cache
 from infra.components.database import Database
+from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS
 from infra.components.network import Network
 from infra.components.secrets import Secrets
 from infra.settings import Settings
@@ -64,5 +65,10 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
 def _context(provider: aws.Provider) -> AwsContext:
     invoke = pulumi.InvokeOptions(provider=provider)
     partition = aws.get_partition(opts=invoke)
+    region = aws.get_region(opts=invoke).region
+    # Older regions deliver ALB access logs from a regional ELB account; newer ones only from a service principal.
+    elb_account_arn = None if region in SERVICE_PRINCIPAL_ONLY_REGIONS else aws.elb.get_service_account(
+        opts=invoke).arn
     return AwsContext(account_id=aws.get_caller_identity(opts=invoke).account_id, partition=partition.partition,
-                      region=aws.get_region(opts=invoke).region, dns_suffix=partition.dns_suffix)
+                      region=region, dns_suffix=partition.dns_suffix,
+                      elb_account_arn=elb_account_arn)

@@ -26,6 +26,7 @@ class AwsContext:
     partition: str
     region: str
     dns_suffix: str = "amazonaws.com"
+    elb_account_arn: str | None = None  # the regional ELB account that writes access logs (older regions only)
 
     def arn(self, service: str, resource: str, region: str | None = None, account: str | None = None) -> str:
         """An ARN in this account and region (pass region="" for global services such as IAM)."""

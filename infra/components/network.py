@@ -41,20 +41,27 @@ class Network(pulumi.ComponentResource):
         self.zones = sorted(available)[:settings.az_count]
         cidrs = subnet_cidrs(settings.cidr, settings.subnet_prefix_length, settings.az_count)
 
+        # An Amazon-provided IPv6 /56 as well: the public subnets get a /64 each for the dual-stack load balancer.
         self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=settings.cidr, enable_dns_support=True,
-                               enable_dns_hostnames=True, tags={"Name": name_prefix}, opts=child)
+                               enable_dns_hostnames=True, assign_generated_ipv6_cidr_block=True,
+                               tags={"Name": name_prefix}, opts=child)
         vpc_child = pulumi.ResourceOptions(parent=self.vpc)
         # Adopting the default security group with no rules strips the allow-all rules AWS puts in it.
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=self.vpc.id, ingress=[], egress=[],
                                      tags={"Name": f"{name_prefix}-default-unused"}, opts=vpc_child)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": name_prefix}, opts=vpc_child)
 
+        def ipv6_block(index: int) -> pulumi.Output[str]:
+            return self.vpc.ipv6_cidr_block.apply(
+                lambda block: str(list(ipaddress.ip_network(block).subnets(new_prefix=64))[index]))
+
         self.subnets: dict[str, list[aws.ec2.Subnet]] = {
             tier: [
                 aws.ec2.Subnet(f"{name}-{tier}-{i + 1}", vpc_id=self.vpc.id, cidr_block=block,
+                               ipv6_cidr_block=ipv6_block(i) if tier == "public" else None,
                                availability_zone=zone, map_public_ip_on_launch=False,
                                tags={"Name": f"{name_prefix}-{tier}-{zone}", "Tier": tier}, opts=vpc_child)
-                for i, (zone, block) in enumerate(zip(self.zones, cidrs[tier], strict=False))
+                for i, (zone, block) in enumerate(zip(self.zones, cidrs[tier], strict=True))
             ]
             for tier in TIERS
         }
@@ -62,6 +69,9 @@ class Network(pulumi.ComponentResource):
         public_table = self._route_table(name, "public", self.subnets["public"], name_prefix)
         aws.ec2.Route(f"{name}-public-default", route_table_id=public_table.id, destination_cidr_block="0.0.0.0/0",
                       gateway_id=igw.id, opts=pulumi.ResourceOptions(parent=public_table))
+        aws.ec2.Route(f"{name}-public-default-ipv6", route_table_id=public_table.id,
+                      destination_ipv6_cidr_block="::/0", gateway_id=igw.id,
+                      opts=pulumi.ResourceOptions(parent=public_table))
 
         nats = []
         if settings.nat_gateways != "none":

@@ -15,6 +15,12 @@ def settings_for(tier: str, **groups) -> settings.Settings:
     raw = {key: value for key, value in groups.items()}
     if tier == "prod":
         raw.setdefault("backupPlan", {}).setdefault("copyRegion", "eu-central-1")
+    lb = raw.setdefault("loadBalancer", {})
+    if tier == "dev":
+        lb.setdefault("allowHttp", True)
+    else:
+        lb.setdefault("domain", f"{tier}.example.com")
+        lb.setdefault("hostedZoneId", "Z0123456789EXAMPLE")
     return settings.from_config("flask-aws", tier, "eu-west-1", raw)
 
 

@@ -54,8 +54,23 @@ def test_isolated_subnets_have_no_route_out():
     isolated = run.named("network-isolated")
     assert [c.type for c in run.children(isolated)] == ["aws:ec2/routeTableAssociation:RouteTableAssociation"] * 3
     public = run.named("network-public")
-    routes = [c for c in run.children(public) if c.type == "aws:ec2/route:Route"]
-    assert len(routes) == 1 and routes[0].inputs["gatewayId"].startswith("igw-")
+    routes = {c.inputs.get("destinationCidrBlock") or c.inputs["destinationIpv6CidrBlock"]: c
+              for c in run.children(public) if c.type == "aws:ec2/route:Route"}
+    assert set(routes) == {"0.0.0.0/0", "::/0"}
+    assert all(r.inputs["gatewayId"].startswith("igw-") for r in routes.values())
+
+
+def test_public_subnets_get_ipv6_blocks_from_the_vpc_for_a_dual_stack_load_balancer():
+    run = build()
+    vpc = run.one("aws:ec2/vpc:Vpc")
+    assert vpc.inputs["assignGeneratedIpv6CidrBlock"] is True
+    block = ipaddress.ip_network(vpc.outputs["ipv6CidrBlock"])
+    by_tier = {}
+    for subnet in run.of_type("aws:ec2/subnet:Subnet"):
+        by_tier.setdefault(subnet.inputs["tags"]["Tier"], []).append(subnet.inputs.get("ipv6CidrBlock"))
+    public = [ipaddress.ip_network(b) for b in by_tier["public"]]
+    assert len(set(public)) == 3 and all(b.prefixlen == 64 and b.subnet_of(block) for b in public)
+    assert by_tier["private"] == [None] * 3 and by_tier["isolated"] == [None] * 3
 
 
 def test_default_security_group_is_stripped_of_rules():

@@ -68,7 +68,10 @@ def test_config_values_arrive_as_the_cli_passes_them():
 def test_a_stack_named_otherwise_needs_a_tier():
     with pytest.raises(settings.SettingsError, match=r"flask-aws:tier"):
         settings.from_config("flask-aws", "qa", "eu-west-1", {})
-    assert settings.from_config("flask-aws", "qa", "eu-west-1", {"tier": "staging"}).database.replicas == 1
+    raw = {"tier": "staging", "loadBalancer": {"certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/"
+                                                                "0f1e2d3c-aaaa-bbbb-cccc-000000000000",
+                                               "domain": "qa.example.com"}}
+    assert settings.from_config("flask-aws", "qa", "eu-west-1", raw).database.replicas == 1
 
 
 BAD_VALUES = [
@@ -175,9 +178,10 @@ def test_readme_configuration_reference_is_current():
 @pytest.mark.parametrize("stack", ["Prod", "prod_eu", "a-very-long-stack-name-for-the-eu", "prod--eu"])
 def test_stack_names_that_aws_would_refuse_in_resource_names(stack):
     with pytest.raises(settings.SettingsError, match=r"project and stack name = "):
-        settings.from_config("flask-aws", stack, "eu-west-1", {"tier": "dev"})
+        settings.from_config("flask-aws", stack, "eu-west-1", {"tier": "dev", "loadBalancer": {"allowHttp": True}})
 
 
 def test_a_stack_of_any_valid_name_can_use_a_tier():
-    assert settings.from_config("flask-aws", "prod-eu", "eu-west-1", {"tier": "dev"}).name_prefix == \
+    raw = {"tier": "dev", "loadBalancer": {"allowHttp": True}}
+    assert settings.from_config("flask-aws", "prod-eu", "eu-west-1", raw).name_prefix == \
         "flask-aws-prod-eu"
