@@ -54,6 +54,7 @@ class Recorded:
     protect: bool
     ignore_changes: list[str]
     delete_before_replace: bool
+    custom_timeouts: dict = field(default_factory=dict)
     registered_outputs: dict = field(default_factory=dict)  # a component's register_outputs()
 
 
@@ -280,7 +281,70 @@ def _random_id(name, inputs, region, physical):
     return hex_value, {"hex": hex_value, "dec": str(int(hex_value, 16)), "b64Url": hex_value, "b64Std": hex_value}
 
 
+def _ecr_repository(name, inputs, region, physical):
+    return physical, {"repositoryUrl": f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{physical}",
+                      "registryId": ACCOUNT, "arn": f"arn:aws:ecr:{region}:{ACCOUNT}:repository/{physical}"}
+
+
+def _docker_image(name, inputs, region, physical):
+    repository = inputs["imageName"].rsplit(":", 1)[0]
+    digest = hashlib.sha256(inputs["imageName"].encode()).hexdigest()
+    return f"{repository}@sha256:{digest}", {"repoDigest": f"{repository}@sha256:{digest}"}
+
+
+def _load_balancer(name, inputs, region, physical):
+    suffix = f"app/{physical[:32]}/{_hex('alb', name, length=16)}"
+    return (f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/{suffix}",
+            {"arn": f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/{suffix}", "arnSuffix": suffix,
+             "dnsName": f"{physical[:32]}-{int(_hex('dns', name, length=8), 16)}.{region}.elb.amazonaws.com",
+             "zoneId": "Z32O12XQLNTSW2"})
+
+
+def _target_group(name, inputs, region, physical):
+    suffix = f"targetgroup/{physical[:32]}/{_hex('tg', name, length=16)}"
+    arn = f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:{suffix}"
+    return arn, {"arn": arn, "arnSuffix": suffix}
+
+
+def _certificate(name, inputs, region, physical):
+    arn = f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{_hex('acm', name, length=8)}-0000-4000-8000-" \
+          f"{_hex('acm2', name, length=12)}"
+    domain = inputs["domainName"]
+    return arn, {"arn": arn, "domainValidationOptions": [{
+        "domainName": domain, "resourceRecordName": f"_{_hex('r', domain, length=32)}.{domain}.",
+        "resourceRecordType": "CNAME", "resourceRecordValue": f"_{_hex('v', domain, length=32)}.acm-validations.aws."}]}
+
+
+def _bucket(name, inputs, region, physical):
+    bucket = inputs.get("bucket") or physical.lower()
+    return bucket, {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}",
+                    "bucketRegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com"}
+
+
+def _task_definition(name, inputs, region, physical):
+    arn = f"arn:aws:ecs:{region}:{ACCOUNT}:task-definition/{inputs['family']}:1"
+    return arn, {"arn": arn, "revision": 1, "arnWithoutRevision": arn.rsplit(":", 1)[0]}
+
+
+def _ecs_named(kind: str):
+    def computed(name, inputs, region, physical):
+        arn = f"arn:aws:ecs:{region}:{ACCOUNT}:{kind}/{physical}"
+        return arn, {"arn": arn, "name": physical}
+    return computed
+
+
 COMPUTED: dict[str, Callable] = {
+    "aws:ecr/repository:Repository": _ecr_repository,
+    "docker:index/image:Image": _docker_image,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:acm/certificateValidation:CertificateValidation": lambda n, i, r, p: (i["certificateArn"], {}),
+    "aws:route53/record:Record": lambda n, i, r, p: (f"{i['zoneId']}_{i['name']}_{i['type']}", {"fqdn": i["name"]}),
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:ecs/taskDefinition:TaskDefinition": _task_definition,
+    "aws:ecs/cluster:Cluster": _ecs_named("cluster"),
+    "aws:ecs/service:Service": _ecs_named("service"),
     "aws:kms/key:Key": _kms_key,
     "aws:kms/alias:Alias": _named_arn("kms", "", ""),
     "aws:secretsmanager/secret:Secret": _secret,
@@ -327,7 +391,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             parent=None if request.parent.split("::")[2:3] == ["pulumi:pulumi:Stack"] else request.parent or None,
             custom=bool(request.custom), inputs=inputs, redacted=redact_secrets(raw), outputs=unwrap_secrets(state),
             provider=request.provider or None, protect=bool(request.protect),
-            ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace)))
+            ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
+            custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
+                                               ("update", request.customTimeouts.update)) if v}))
         proto = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, ident, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=ident, object=proto)

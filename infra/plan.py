@@ -39,7 +39,29 @@ KEY_PROPERTIES = {
                                                           "automaticFailoverEnabled", "multiAzEnabled"],
     "aws:backup/vault:Vault": ["region", "name"],
     "aws:backup/plan:Plan": ["name"],
+    "aws:ecr/repository:Repository": ["name", "imageTagMutability"],
+    "docker:index/image:Image": ["imageName"],
+    "aws:lb/loadBalancer:LoadBalancer": ["ipAddressType", "idleTimeout", "enableDeletionProtection"],
+    "aws:lb/targetGroup:TargetGroup": ["targetType", "port", "deregistrationDelay"],
+    "aws:lb/listener:Listener": ["port", "protocol", "sslPolicy"],
+    "aws:acm/certificate:Certificate": ["domainName", "validationMethod"],
+    "aws:route53/record:Record": ["name", "type"],
+    "aws:ecs/cluster:Cluster": ["name"],
+    "aws:ecs/taskDefinition:TaskDefinition": ["family", "cpu", "memory"],
+    "aws:ecs/service:Service": ["name", "desiredCount"],
+    "aws:appautoscaling/target:Target": ["minCapacity", "maxCapacity"],
+    "aws:appautoscaling/policy:Policy": ["policyType"],
 }
+
+
+def warnings(run: harness.Run) -> list[str]:
+    """What the plan flags: choices a stack file made that are fine in dev and wrong anywhere else."""
+    found = []
+    for listener in run.of_type("aws:lb/listener:Listener"):
+        actions = listener.inputs.get("defaultActions") or []
+        if listener.inputs.get("protocol") == "HTTP" and any(a.get("type") == "forward" for a in actions):
+            found.append(f"{listener.name}: plain HTTP is served (loadBalancer.allowHttp); no TLS, no HSTS")
+    return found
 
 
 def tree(run: harness.Run) -> str:
@@ -59,6 +81,9 @@ def tree(run: harness.Run) -> str:
             show(resource, 0)
     lines += ["", "Resources by type:"]
     lines += [f"  {count:4d}  {type_}" for type_, count in run.counts().items()]
+    flagged = warnings(run)
+    if flagged:
+        lines += ["", "Warnings:"] + [f"  ! {w}" for w in flagged]
     lines += ["", "Outputs:"]
     outputs = run.as_json()["outputs"]
     lines += [f"  {key}: {_short(value, 200)}" for key, value in outputs.items()]

@@ -239,6 +239,8 @@ class ServiceSettings:
                                        between(1, 1_000_000))
     scale_in_cooldown_seconds: int = setting("seconds between scale-in steps", between(0, 3600))
     scale_out_cooldown_seconds: int = setting("seconds between scale-out steps", between(0, 3600))
+    app_env: str = setting("the application's config class (APP_ENV); deployed stacks run staging or production",
+                           one_of("staging", "production"))
     log_level: str = setting("application log level (LOG_LEVEL)", one_of("DEBUG", "INFO", "WARNING", "ERROR"))
     run_migrations: bool = setting("each task runs the locked database migration before Gunicorn starts")
 

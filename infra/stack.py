@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 
@@ -9,10 +11,14 @@ from infra.components import AwsContext
 from infra.components.backup_plan import BackupPlan
 from infra.components.cache import Cache
 from infra.components.database import Database
-from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS
+from infra.components.image import AppImage
+from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS, LoadBalancer
 from infra.components.network import Network
 from infra.components.secrets import Secrets
+from infra.components.service import AppWiring, ContainerService
 from infra.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def build(settings: Settings) -> dict[str, pulumi.Input]:
@@ -40,7 +46,35 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
                    resource_arns=[database.primary.arn], kms_key_arn=secrets.key.arn, protect=settings.protect,
                    key_deletion_window_days=settings.secrets.key_deletion_window_days, opts=opts)
 
+    # The serving path: internet -> ALB -> Fargate tasks -> PostgreSQL / Redis.
+    image = AppImage("image", settings.image, name_prefix=prefix, kms_key_arn=secrets.key.arn,
+                     context_dir=ROOT / "app", context_path="app", force_delete=not settings.protect, opts=opts)
+    load_balancer = LoadBalancer("load-balancer", settings.load_balancer, context=context, name_prefix=prefix,
+                                 vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids,
+                                 app_security_group_id=network.app_security_group.id, app_port=settings.service.port,
+                                 log_retention_days=log_days, protect=settings.protect, opts=opts)
+    wiring = AppWiring(
+        app_env=settings.service.app_env, image_uri=image.image_uri, repository_arn=image.repository.arn,
+        database_host=database.address, database_port=database.port, database_name=settings.database.db_name,
+        database_user=settings.database.username, database_replica_hosts=database.replica_addresses,
+        redis_host=cache.primary_endpoint, redis_port=cache.port, secret_key_arn=secrets.secret_key.arn,
+        database_credentials_arn=secrets.database_credentials.arn,
+        redis_auth_token_arn=secrets.redis_auth_token.arn, kms_key_arn=secrets.key.arn)
+    service = ContainerService(
+        "service", settings.service, settings.load_balancer, wiring=wiring, context=context, name_prefix=prefix,
+        cpu_architecture="ARM64" if settings.image.platform == "linux/arm64" else "X86_64",
+        subnet_ids=network.private_subnet_ids, app_security_group_id=network.app_security_group.id,
+        lb_security_group_id=load_balancer.security_group.id, target_group=load_balancer.target_group,
+        lb_arn_suffix=load_balancer.arn_suffix, listeners=load_balancer.listeners, log_retention_days=log_days,
+        opts=opts)
+
     return {
+        "url": load_balancer.url,
+        "clusterName": service.cluster_name,
+        "serviceName": service.service_name,
+        "logGroupName": service.log_group_name,
+        "ecrRepositoryUrl": image.repository_url,
+        "imageUri": image.image_uri,
         "region": settings.region,
         "vpcId": network.vpc_id,
         "availabilityZones": network.zones,

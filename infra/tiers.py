@@ -110,7 +110,7 @@ TIERS = {
         "image": {"keepImages": 10},
         "loadBalancer": {"deletionProtection": False, "slowStartSeconds": 0},
         "service": {"cpu": 512, "memory": 1024, "minTasks": 1, "maxTasks": 2, "workers": 2, "spotWeight": 1,
-                    "ecsExec": True},
+                    "ecsExec": True, "appEnv": "staging"},
     },
     "staging": {
         "protect": True,
@@ -137,7 +137,7 @@ TIERS = {
         },
         "backupPlan": {"enabled": True, "retentionDays": 14},
         "loadBalancer": {"deletionProtection": True},
-        "service": {"cpu": 1024, "memory": 2048, "minTasks": 2, "maxTasks": 4, "workers": 2},
+        "service": {"cpu": 1024, "memory": 2048, "minTasks": 2, "maxTasks": 4, "workers": 2, "appEnv": "staging"},
     },
     "prod": {
         "protect": True,
@@ -164,7 +164,8 @@ TIERS = {
         },
         "backupPlan": {"enabled": True, "retentionDays": 35},
         "loadBalancer": {"deletionProtection": True},
-        "service": {"cpu": 1024, "memory": 2048, "minTasks": 3, "maxTasks": 20, "workers": 2},
+        "service": {"cpu": 1024, "memory": 2048, "minTasks": 3, "maxTasks": 20, "workers": 2,
+                    "appEnv": "production"},
     },
 }
 

@@ -173,9 +173,10 @@ class Network(pulumi.ComponentResource):
                 "Resource": [log_group.arn, pulumi.Output.concat(log_group.arn, ":*")],
             },
             {
+                # DescribeLogGroups takes no resource-level permissions.
                 "Effect": "Allow",
                 "Action": "logs:DescribeLogGroups",
-                "Resource": context.arn("logs", "log-group:*"),
+                "Resource": "*",
             },
         )), opts=pulumi.ResourceOptions(parent=role))
         aws.ec2.FlowLog(f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type=settings.flow_log_traffic_type,

@@ -91,6 +91,11 @@ def test_plan_tree_shows_components_and_counts():
     assert "- network (flask-aws:network:Network)" in done.stdout
     assert "  - network-vpc (aws:ec2/vpc:Vpc)  cidrBlock=10.10.0.0/16" in done.stdout
     assert "Resources by type:" in done.stdout
+    assert "! load-balancer-http: plain HTTP is served" in done.stdout  # dev's allowHttp is flagged
+    prod = subprocess.run([sys.executable, "-m", "infra.plan", "--stack", "prod"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert "Warnings:" not in prod.stdout
+    assert "- service (flask-aws:service:ContainerService)" in prod.stdout
 
 
 def test_plan_of_invalid_config_exits_2_listing_every_problem_without_a_traceback(tmp_path):

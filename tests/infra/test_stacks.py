@@ -106,19 +106,73 @@ def test_everything_that_can_be_encrypted_is(stacks, stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_no_security_group_admits_the_internet(stacks, stack):
+def test_only_the_load_balancer_admits_the_internet_and_only_on_80_and_443(stacks, stack):
     run = stacks[stack]
     vpc = ipaddress.ip_network(run.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"])
+    alb_group = run.named("load-balancer-sg", "aws:ec2/securityGroup:SecurityGroup")
+    internet = set()
     for rule in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
-        # Either another security group or a block inside the VPC: nothing from outside at all in this layer.
-        assert "cidrIpv6" not in rule.inputs and "prefixListId" not in rule.inputs, rule.name
-        if "cidrIpv4" in rule.inputs:
-            assert ipaddress.ip_network(rule.inputs["cidrIpv4"]).subnet_of(vpc), rule.name
-        else:
+        assert "prefixListId" not in rule.inputs, rule.name
+        cidr = rule.inputs.get("cidrIpv4") or rule.inputs.get("cidrIpv6")
+        if cidr and not (rule.inputs.get("cidrIpv4") and ipaddress.ip_network(cidr).subnet_of(vpc)):
+            assert rule.parent == alb_group.urn, rule.name
+            internet.add((rule.inputs["fromPort"], rule.inputs["toPort"], cidr))
+        elif not cidr:
             assert rule.inputs["referencedSecurityGroupId"].startswith("sg-"), rule.name
+    assert internet == {(80, 80, "0.0.0.0/0"), (80, 80, "::/0"), (443, 443, "0.0.0.0/0"), (443, 443, "::/0")}
     for group in run.of_type("aws:ec2/securityGroup:SecurityGroup"):
         assert not group.inputs.get("ingress"), group.name
     assert not run.of_type("aws:ec2/securityGroupRule:SecurityGroupRule")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_task_gets_a_public_ip(stacks, stack):
+    run = stacks[stack]
+    for service in run.of_type("aws:ecs/service:Service"):
+        network = service.inputs["networkConfiguration"]
+        assert network["assignPublicIp"] is False
+        assert set(network["subnets"]) == set(run.outputs["privateSubnetIds"])
+
+
+def test_prod_serving_path(stacks):
+    run = stacks["prod"]
+    assert count(run, "aws:lb/loadBalancer:LoadBalancer") == 1
+    listeners = {r.inputs["port"]: r.inputs for r in run.of_type("aws:lb/listener:Listener")}
+    assert listeners[443]["protocol"] == "HTTPS" and listeners[80]["defaultActions"][0]["type"] == "redirect"
+    assert count(run, "aws:lb/targetGroup:TargetGroup") == 1
+    service = run.one("aws:ecs/service:Service").inputs
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert count(run, "aws:appautoscaling/target:Target") == 1
+    policies = run.of_type("aws:appautoscaling/policy:Policy")
+    assert len(policies) == 3 and all(p.inputs["policyType"] == "TargetTrackingScaling" for p in policies)
+    assert run.outputs["url"] == "https://app.example.com"
+
+
+def test_the_task_runs_the_pushed_image_by_digest_with_the_stack_wiring(stacks):
+    run = stacks["prod"]
+    (container,) = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
+    assert container["image"] == run.outputs["imageUri"] == run.one("docker:index/image:Image").outputs[
+        "repoDigest"]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["DATABASE_HOST"] == run.outputs["databaseAddress"]
+    assert env["DATABASE_REPLICA_HOSTS"].split(",") == run.outputs["databaseReplicaAddresses"]
+    assert env["REDIS_HOST"] == run.outputs["redisPrimaryEndpoint"]
+    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert secrets["SECRET_KEY"] == run.outputs["secretKeySecretArn"]
+
+
+def test_a_prebuilt_image_is_deployed_without_a_build():
+    uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flask-aws-prod/app@sha256:" + "d" * 64
+    run = harness.run_stack("prod", {"image": {"uri": uri}})
+    assert run.of_type("docker:index/image:Image") == []
+    (container,) = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
+    assert container["image"] == uri == run.outputs["imageUri"]
+
+
+def test_dev_serves_plain_http_on_the_load_balancer_name(stacks):
+    run = stacks["dev"]
+    assert run.outputs["url"].startswith("http://") and run.outputs["url"].endswith(".elb.amazonaws.com")
+    assert [r.inputs["port"] for r in run.of_type("aws:lb/listener:Listener")] == [80]
 
 
 @pytest.mark.parametrize("stack,protected", [("dev", False), ("staging", True), ("prod", True)])
@@ -132,7 +186,8 @@ def test_stateful_resources_are_protected_by_tier(stacks, stack, protected):
 @pytest.mark.parametrize("stack", STACKS)
 def test_exports_for_the_next_layer_and_no_secret_in_them(stacks, stack):
     run = stacks[stack]
-    for key in ("vpcId", "publicSubnetIds", "privateSubnetIds", "isolatedSubnetIds", "appSecurityGroupId",
+    for key in ("url", "clusterName", "serviceName", "logGroupName", "ecrRepositoryUrl", "imageUri",
+                "vpcId", "publicSubnetIds", "privateSubnetIds", "isolatedSubnetIds", "appSecurityGroupId",
                 "databaseAddress", "databasePort", "databaseReplicaAddresses", "redisPrimaryEndpoint", "redisPort",
                 "secretKeySecretArn", "redisAuthTokenSecretArn", "databaseCredentialsSecretArn"):
         assert key in run.outputs, key

@@ -1,0 +1,82 @@
+"""The application image: an ECR repository, and the image the service runs, always referenced by digest."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker as docker
+
+from infra.components import type_token
+from infra.settings import ImageSettings
+
+
+def content_tag(directory: Path) -> str:
+    """A tag derived from the build context's content (what .dockerignore leaves in), so an unchanged app keeps
+    its tag and Pulumi sees nothing to rebuild; any change gives a new tag, which an immutable repository needs."""
+    ignore_file = directory / ".dockerignore"
+    patterns = [line.strip() for line in ignore_file.read_text().splitlines()
+                if line.strip() and not line.startswith("#")] if ignore_file.exists() else []
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        relative = path.relative_to(directory).as_posix()
+        if any(fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, f"{pattern}/*")
+               or any(fnmatch.fnmatch(part, pattern) for part in relative.split("/")) for pattern in patterns):
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return "app-" + digest.hexdigest()[:16]
+
+
+def lifecycle_policy(keep: int) -> str:
+    return json.dumps({"rules": [{
+        "rulePriority": 1,
+        "description": f"keep the newest {keep} images",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+        "action": {"type": "expire"},
+    }]})
+
+
+class AppImage(pulumi.ComponentResource):
+    """An ECR repository (immutable tags, scan on push, encrypted with the stack key, last N images kept), and
+    either the image built from app/Dockerfile with pulumi_docker and pushed there, or a prebuilt image given by
+    digest (what CI deploys). `image_uri` is always `<repository>@sha256:<digest>`."""
+
+    def __init__(self, name: str, settings: ImageSettings, *, name_prefix: str, kms_key_arn: pulumi.Input[str],
+                 context_dir: Path, context_path: str, force_delete: bool,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(type_token("image", "AppImage"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.repository = aws.ecr.Repository(
+            f"{name}-repository",
+            name=f"{name_prefix}/app",
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration={"scan_on_push": True},
+            encryption_configurations=[{"encryption_type": "KMS", "kms_key": kms_key_arn}],
+            force_delete=force_delete,
+            opts=child,
+        )
+        aws.ecr.LifecyclePolicy(f"{name}-lifecycle", repository=self.repository.name,
+                                policy=lifecycle_policy(settings.keep_images),
+                                opts=pulumi.ResourceOptions(parent=self.repository))
+        if settings.uri:
+            self.image_uri: pulumi.Input[str] = settings.uri
+        else:
+            tag = content_tag(context_dir)
+            token = aws.ecr.get_authorization_token_output(registry_id=self.repository.registry_id,
+                                                           opts=pulumi.InvokeOptions(parent=self))
+            image = docker.Image(
+                f"{name}-build",
+                build={"context": context_path, "dockerfile": f"{context_path}/Dockerfile",
+                       "platform": settings.platform},
+                image_name=self.repository.repository_url.apply(lambda url: f"{url}:{tag}"),
+                registry={"server": self.repository.repository_url, "username": token.user_name,
+                          "password": pulumi.Output.secret(token.password)},
+                opts=child,
+            )
+            self.image_uri = image.repo_digest
+        self.repository_url = self.repository.repository_url
+        self.register_outputs({"repository_url": self.repository_url, "image_uri": self.image_uri})

@@ -1,0 +1,254 @@
+"""The ECS Fargate service running Gunicorn/Flask behind the load balancer, autoscaled."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components import AwsContext, assume_role_policy, policy, type_token
+from infra.settings import LoadBalancerSettings, ServiceSettings
+
+CONTAINER = "app"
+PROXY_COUNT = 1  # the ALB is the one proxy in front of Gunicorn
+
+
+@dataclass(frozen=True)
+class AppWiring:
+    """What the application needs from the rest of the stack (the infrastructure/application contract)."""
+
+    app_env: str
+    image_uri: pulumi.Input[str]
+    repository_arn: pulumi.Input[str]
+    database_host: pulumi.Input[str]
+    database_port: pulumi.Input[int]
+    database_name: str
+    database_user: str
+    database_replica_hosts: list[pulumi.Input[str]]
+    redis_host: pulumi.Input[str]
+    redis_port: pulumi.Input[int]
+    secret_key_arn: pulumi.Input[str]
+    database_credentials_arn: pulumi.Input[str]
+    redis_auth_token_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+
+
+def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> dict[str, pulumi.Input[str]]:
+    """Plain environment variables of the container (never a secret: those go through `secrets`)."""
+    return {
+        "APP_ENV": wiring.app_env,
+        "PORT": str(settings.port),
+        "WEB_CONCURRENCY": str(settings.workers),
+        "GUNICORN_THREADS": str(settings.threads),
+        "GUNICORN_KEEPALIVE": str(settings.keepalive_seconds),
+        "GUNICORN_TIMEOUT": str(settings.timeout_seconds),
+        "GUNICORN_GRACEFUL_TIMEOUT": str(settings.graceful_timeout_seconds),
+        "PROXY_COUNT": str(PROXY_COUNT),
+        "DATABASE_HOST": wiring.database_host,
+        "DATABASE_PORT": pulumi.Output.from_input(wiring.database_port).apply(str),
+        "DATABASE_NAME": wiring.database_name,
+        "DATABASE_USER": wiring.database_user,
+        "DATABASE_REPLICA_HOSTS": pulumi.Output.all(*wiring.database_replica_hosts).apply(",".join),
+        "DB_POOL_SIZE": str(settings.db_pool_size),
+        "DB_MAX_OVERFLOW": str(settings.db_max_overflow),
+        "REDIS_HOST": wiring.redis_host,
+        "REDIS_PORT": pulumi.Output.from_input(wiring.redis_port).apply(str),
+        "REDIS_TLS": "true",
+        "RUN_MIGRATIONS": "true" if settings.run_migrations else "false",
+        "LOG_LEVEL": settings.log_level,
+        "AWS_REGION": region,
+    }
+
+
+def secrets(wiring: AppWiring) -> dict[str, pulumi.Input[str]]:
+    """Secrets ECS reads from Secrets Manager at task start and injects as variables."""
+    return {
+        "SECRET_KEY": wiring.secret_key_arn,
+        "DATABASE_PASSWORD": pulumi.Output.concat(wiring.database_credentials_arn, ":password::"),
+        "REDIS_AUTH_TOKEN": wiring.redis_auth_token_arn,
+    }
+
+
+def container_definition(settings: ServiceSettings, wiring: AppWiring, *, log_group: pulumi.Input[str],
+                         region: str) -> dict:
+    """The one container of the task, as RegisterTaskDefinition takes it."""
+    probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{settings.port}/health', "
+             "timeout=4)")
+    return {
+        "name": CONTAINER,
+        "image": wiring.image_uri,
+        "essential": True,
+        "portMappings": [{"containerPort": settings.port, "protocol": "tcp", "name": "http"}],
+        "environment": [{"name": k, "value": v} for k, v in sorted(environment(settings, wiring, region).items())],
+        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secrets(wiring).items())],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": CONTAINER,
+            "mode": "non-blocking", "max-buffer-size": "25m"}},
+        "healthCheck": {"command": ["CMD", "python", "-c", probe], "interval": 15, "timeout": 5, "retries": 3,
+                        "startPeriod": settings.startup_seconds},
+        "stopTimeout": settings.stop_timeout_seconds,
+        "readonlyRootFilesystem": True,
+        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+        "linuxParameters": {"initProcessEnabled": True},
+    }
+
+
+def steady_state_timeout_minutes(settings: ServiceSettings, lb: LoadBalancerSettings) -> int:
+    """How long `pulumi up` waits for a steady service: one wave of new tasks (start, grace period, enough passing
+    health checks), the old ones draining and stopping; three waves' worth, for a rollback after a failed one."""
+    wave = (settings.startup_seconds + settings.health_check_grace_period_seconds
+            + lb.healthy_threshold * lb.health_check_interval_seconds + lb.deregistration_delay_seconds
+            + settings.stop_timeout_seconds)
+    return max(10, math.ceil(3 * wave / 60))
+
+
+class ContainerService(pulumi.ComponentResource):
+    """An ECS cluster (Container Insights) and a Fargate service of the Gunicorn/Flask task: private subnets, no
+    public IP, reachable only from the load balancer, secrets injected, circuit breaker with rollback, desired
+    count owned by target-tracking autoscaling on CPU, memory and requests per target."""
+
+    def __init__(self, name: str, settings: ServiceSettings, lb_settings: LoadBalancerSettings, *,
+                 wiring: AppWiring, context: AwsContext, name_prefix: str, cpu_architecture: str,
+                 subnet_ids: list[pulumi.Input[str]], app_security_group_id: pulumi.Input[str],
+                 lb_security_group_id: pulumi.Input[str], target_group: aws.lb.TargetGroup,
+                 lb_arn_suffix: pulumi.Input[str], listeners: list[pulumi.Resource], log_retention_days: int,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(type_token("service", "ContainerService"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        aws.vpc.SecurityGroupIngressRule(f"{name}-from-alb", security_group_id=app_security_group_id,
+                                         ip_protocol="tcp", from_port=settings.port, to_port=settings.port,
+                                         referenced_security_group_id=lb_security_group_id,
+                                         description="Gunicorn from the load balancer", opts=child)
+
+        self.cluster = aws.ecs.Cluster(f"{name}-cluster", name=name_prefix,
+                                       settings=[{"name": "containerInsights", "value": "enabled"}], opts=child)
+        capacity = aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity", cluster_name=self.cluster.name, capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategies=[{"capacity_provider": "FARGATE", "weight": 1, "base": 1}],
+            opts=pulumi.ResourceOptions(parent=self.cluster))
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/ecs/{name_prefix}/app",
+                                                 retention_in_days=log_retention_days,
+                                                 kms_key_id=wiring.kms_key_arn, opts=child)
+
+        execution_role = aws.iam.Role(f"{name}-execution", description=f"{name_prefix}: ECS starts the app tasks",
+                                      assume_role_policy=assume_role_policy(
+                                          "ecs-tasks.amazonaws.com",
+                                          StringEquals={"aws:SourceAccount": context.account_id}),
+                                      opts=child)
+        self.execution_policy = aws.iam.RolePolicy(f"{name}-execution", role=execution_role.id,
+                                                   policy=pulumi.Output.json_dumps(
+                                                       execution_policy(wiring, self.log_group.arn)),
+                                                   opts=pulumi.ResourceOptions(parent=execution_role))
+        task_role = aws.iam.Role(f"{name}-task", description=f"{name_prefix}: what the application may call",
+                                 assume_role_policy=assume_role_policy(
+                                     "ecs-tasks.amazonaws.com",
+                                     StringEquals={"aws:SourceAccount": context.account_id}),
+                                 opts=child)
+        self.task_policies = []
+        if settings.ecs_exec:
+            self.task_policies.append(aws.iam.RolePolicy(f"{name}-task-exec", role=task_role.id,
+                                                         policy=pulumi.Output.json_dumps(ecs_exec_policy()),
+                                                         opts=pulumi.ResourceOptions(parent=task_role)))
+
+        self.task_definition = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=f"{name_prefix}-app",
+            cpu=str(settings.cpu),
+            memory=str(settings.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": cpu_architecture},
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
+            volumes=[{"name": "tmp"}],
+            container_definitions=pulumi.Output.json_dumps([container_definition(
+                settings, wiring, log_group=self.log_group.name, region=context.region)]),
+            opts=child,
+        )
+
+        strategies = [{"capacity_provider": "FARGATE", "weight": 1, "base": 1}]
+        if settings.spot_weight:
+            strategies.append({"capacity_provider": "FARGATE_SPOT", "weight": settings.spot_weight})
+        minutes = steady_state_timeout_minutes(settings, lb_settings)
+        self.service = aws.ecs.Service(
+            f"{name}-service",
+            name="app",
+            cluster=self.cluster.arn,
+            task_definition=self.task_definition.arn,
+            desired_count=settings.min_tasks,
+            capacity_provider_strategies=strategies,
+            platform_version="LATEST",
+            network_configuration={"subnets": subnet_ids, "security_groups": [app_security_group_id],
+                                   "assign_public_ip": False},
+            load_balancers=[{"target_group_arn": target_group.arn, "container_name": CONTAINER,
+                             "container_port": settings.port}],
+            health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
+            deployment_circuit_breaker={"enable": True, "rollback": True},
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            enable_execute_command=settings.ecs_exec,
+            enable_ecs_managed_tags=True,
+            propagate_tags="SERVICE",
+            wait_for_steady_state=True,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[capacity, self.execution_policy, *listeners],
+                # After creation the autoscaler owns the desired count; a deploy must not reset it.
+                ignore_changes=["desiredCount"],
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")),
+        )
+
+        resource_id = pulumi.Output.concat("service/", self.cluster.name, "/", self.service.name)
+        target = aws.appautoscaling.Target(f"{name}-scaling", service_namespace="ecs",
+                                           scalable_dimension="ecs:service:DesiredCount", resource_id=resource_id,
+                                           min_capacity=settings.min_tasks, max_capacity=settings.max_tasks,
+                                           opts=pulumi.ResourceOptions(parent=self.service))
+        request_label = pulumi.Output.concat(lb_arn_suffix, "/", target_group.arn_suffix)
+        for metric, value, label in (("ECSServiceAverageCPUUtilization", settings.cpu_target, None),
+                                     ("ECSServiceAverageMemoryUtilization", settings.memory_target, None),
+                                     ("ALBRequestCountPerTarget", settings.requests_per_target, request_label)):
+            spec = {"predefined_metric_type": metric}
+            if label is not None:
+                spec["resource_label"] = label
+            aws.appautoscaling.Policy(
+                f"{name}-{metric}", policy_type="TargetTrackingScaling", resource_id=target.resource_id,
+                scalable_dimension=target.scalable_dimension, service_namespace=target.service_namespace,
+                target_tracking_scaling_policy_configuration={
+                    "target_value": value, "predefined_metric_specification": spec,
+                    "scale_in_cooldown": settings.scale_in_cooldown_seconds,
+                    "scale_out_cooldown": settings.scale_out_cooldown_seconds},
+                opts=pulumi.ResourceOptions(parent=target))
+
+        self.cluster_name = self.cluster.name
+        self.service_name = self.service.name
+        self.log_group_name = self.log_group.name
+        self.register_outputs({"cluster_name": self.cluster_name, "service_name": self.service_name,
+                               "log_group_name": self.log_group_name,
+                               "task_definition_arn": self.task_definition.arn})
+
+
+def execution_policy(wiring: AppWiring, log_group_arn: pulumi.Input[str]) -> dict:
+    """Exactly what ECS needs to start the task: pull this image, write this log group, read these secrets and
+    decrypt them with this key."""
+    return policy(
+        # GetAuthorizationToken has no resource-level permissions: "*" is the only resource it takes.
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Sid": "PullTheImage", "Effect": "Allow",
+         "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+         "Resource": wiring.repository_arn},
+        {"Sid": "WriteTheLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": pulumi.Output.concat(log_group_arn, ":log-stream:*")},
+        {"Sid": "ReadTheSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": [wiring.secret_key_arn, wiring.database_credentials_arn, wiring.redis_auth_token_arn]},
+        {"Sid": "DecryptTheSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": wiring.kms_key_arn,
+         "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
+    )
+
+
+def ecs_exec_policy() -> dict:
+    """ECS Exec's SSM channels; these actions take no resource-level permissions."""
+    return policy({"Sid": "EcsExecChannels", "Effect": "Allow", "Resource": "*", "Action": [
+        "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel"]})

@@ -1,0 +1,59 @@
+"""AppImage component: the ECR repository, and both ways to the image digest."""
+
+import json
+
+from infra import harness
+from infra.components.image import AppImage, content_tag
+from tests.infra.conftest import KEY_ARN, settings_for
+
+DIGEST_URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flask-aws-prod/app@sha256:" + "b" * 64
+
+
+def build(tmp_path, **image) -> tuple[harness.Run, list]:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    s = settings_for("prod", image=image)
+    found = []
+    run = harness.run(lambda: found.append(AppImage("image", s.image, name_prefix="flask-aws-prod",
+                                                    kms_key_arn=KEY_ARN, context_dir=tmp_path, context_path="app",
+                                                    force_delete=False)))
+    return run, found
+
+
+def test_repository_is_immutable_scanned_encrypted_and_pruned(tmp_path):
+    run, _ = build(tmp_path)
+    repo = run.one("aws:ecr/repository:Repository").inputs
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": KEY_ARN}]
+    rule = json.loads(run.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"][0]
+    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30}
+
+
+def test_build_path_tags_by_content_pushes_and_yields_a_digest(tmp_path):
+    run, (component,) = build(tmp_path, platform="linux/amd64")
+    image = run.one("docker:index/image:Image")
+    assert image.inputs["build"]["platform"] == "linux/amd64"
+    assert image.inputs["build"]["context"] == "app" and image.inputs["build"]["dockerfile"] == "app/Dockerfile"
+    assert image.inputs["imageName"].endswith(":" + content_tag(tmp_path))
+    assert image.redacted["registry"] == harness.SECRET  # holds the registry token
+    assert "@sha256:" in image.outputs["repoDigest"]
+
+
+def test_prebuilt_path_builds_nothing(tmp_path):
+    run, (component,) = build(tmp_path, uri=DIGEST_URI)
+    assert run.of_type("docker:index/image:Image") == []
+    assert component.image_uri == DIGEST_URI
+
+
+def test_content_tag_is_stable_changes_with_content_and_ignores_dockerignored_files(tmp_path):
+    (tmp_path / "app.py").write_text("print('a')\n")
+    (tmp_path / ".dockerignore").write_text("__pycache__\n*.pyc\ntests\n")
+    first = content_tag(tmp_path)
+    assert first == content_tag(tmp_path) and first.startswith("app-")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_app.py").write_text("x = 1\n")
+    assert content_tag(tmp_path) == first
+    (tmp_path / "app.py").write_text("print('b')\n")
+    assert content_tag(tmp_path) != first
