@@ -61,6 +61,11 @@ def warnings(run: harness.Run) -> list[str]:
         actions = listener.inputs.get("defaultActions") or []
         if listener.inputs.get("protocol") == "HTTP" and any(a.get("type") == "forward" for a in actions):
             found.append(f"{listener.name}: plain HTTP is served (loadBalancer.allowHttp); no TLS, no HSTS")
+    for task in run.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        for container in json.loads(task.inputs["containerDefinitions"]):
+            if not container.get("readonlyRootFilesystem"):
+                found.append(f"{task.name}: container {container['name']} has a writable root filesystem "
+                             "(service.ecsExec needs one)")
     return found
 
 

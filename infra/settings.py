@@ -228,7 +228,8 @@ class ServiceSettings:
                                             between(1, 119))
     stop_timeout_seconds: int = setting("seconds ECS waits after SIGTERM before SIGKILL (at most 120)",
                                         between(2, 120))
-    startup_seconds: int = setting("seconds a new task needs before /health answers", between(1, 600))
+    startup_seconds: int = setting("seconds a new task needs before /health answers (the container health "
+                                   "check's start period, which ECS caps at 300)", between(1, 300))
     health_check_grace_period_seconds: int = setting("seconds ECS ignores failing health checks of a new task",
                                                      between(0, 3600))
     spot_weight: int = setting("share of tasks on Fargate Spot against 1 on Fargate (0: none)", between(0, 10))
@@ -529,10 +530,18 @@ def serving_checks(s: Settings) -> list[Problem]:
         problem("service.gracefulTimeoutSeconds", svc.graceful_timeout_seconds, "ECS kills the container "
                 f"after stopTimeoutSeconds ({svc.stop_timeout_seconds} s), cutting requests Gunicorn still "
                 "finishes", f"less than service.stopTimeoutSeconds ({svc.stop_timeout_seconds})")
-    if svc.health_check_grace_period_seconds < svc.startup_seconds:
+    # A new task is healthy for the load balancer after start-up plus `healthyThreshold` passing checks; ECS
+    # ignores failing checks only during the grace period, so the period must cover both.
+    ready = svc.startup_seconds + lb.healthy_threshold * lb.health_check_interval_seconds
+    if svc.health_check_grace_period_seconds < ready:
         problem("service.healthCheckGracePeriodSeconds", svc.health_check_grace_period_seconds, "ECS would "
-                f"replace tasks still starting ({svc.startup_seconds} s)", f"at least service.startupSeconds "
-                f"({svc.startup_seconds})")
+                f"replace tasks before the load balancer can find them healthy: startupSeconds "
+                f"{svc.startup_seconds} + healthyThreshold {lb.healthy_threshold} x interval "
+                f"{lb.health_check_interval_seconds} s = {ready} s", f"at least {ready}, or a faster start-up or "
+                "health check")
+    if svc.spot_weight and s.image.platform == "linux/arm64":
+        problem("service.spotWeight", svc.spot_weight, "Fargate Spot does not run Linux ARM64 tasks",
+                "0, or image.platform: linux/amd64")
     if svc.min_tasks > svc.max_tasks:
         problem("service.maxTasks", svc.max_tasks, f"below minTasks ({svc.min_tasks})", f">= {svc.min_tasks}")
     if svc.memory not in sizing.FARGATE_MEMORY.get(svc.cpu, []):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pulumi
@@ -48,7 +49,8 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
 
     # The serving path: internet -> ALB -> Fargate tasks -> PostgreSQL / Redis.
     image = AppImage("image", settings.image, name_prefix=prefix, kms_key_arn=secrets.key.arn,
-                     context_dir=ROOT / "app", context_path="app", force_delete=not settings.protect, opts=opts)
+                     context_dir=ROOT / "app", context_path=os.path.relpath(ROOT / "app"),
+                     force_delete=not settings.protect, opts=opts)
     load_balancer = LoadBalancer("load-balancer", settings.load_balancer, context=context, name_prefix=prefix,
                                  vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids,
                                  app_security_group_id=network.app_security_group.id, app_port=settings.service.port,

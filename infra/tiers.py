@@ -107,7 +107,8 @@ TIERS = {
             "applyImmediately": True,
         },
         "backupPlan": {"enabled": False, "retentionDays": 7},
-        "image": {"keepImages": 10},
+        # Fargate Spot (dev's cost saver) runs only x86_64 tasks.
+        "image": {"keepImages": 10, "platform": "linux/amd64"},
         "loadBalancer": {"deletionProtection": False, "slowStartSeconds": 0},
         "service": {"cpu": 512, "memory": 1024, "minTasks": 1, "maxTasks": 2, "workers": 2, "spotWeight": 1,
                     "ecsExec": True, "appEnv": "staging"},

@@ -43,7 +43,10 @@ def lifecycle_policy(keep: int) -> str:
 class AppImage(pulumi.ComponentResource):
     """An ECR repository (immutable tags, scan on push, encrypted with the stack key, last N images kept), and
     either the image built from app/Dockerfile with pulumi_docker and pushed there, or a prebuilt image given by
-    digest (what CI deploys). `image_uri` is always `<repository>@sha256:<digest>`."""
+    digest (what CI deploys). `image_uri` is always `<repository>@sha256:<digest>`.
+
+    `context_dir` is hashed for the tag; `context_path` is what docker is given, relative to the working directory
+    Pulumi runs the program in (infra/ with `main: infra/`), so it reads the same on every machine."""
 
     def __init__(self, name: str, settings: ImageSettings, *, name_prefix: str, kms_key_arn: pulumi.Input[str],
                  context_dir: Path, context_path: str, force_delete: bool,

@@ -18,14 +18,17 @@ SERVICE_PRINCIPAL_ONLY_REGIONS = frozenset({
 })
 
 
-def security_headers() -> dict:
-    """Response headers the listener adds to every answer (and the Server header it drops)."""
-    return {
-        "routing_http_response_strict_transport_security_header_value": HSTS,
+def security_headers(https: bool = True) -> dict:
+    """Response headers the listener adds to every answer (and the Server header it drops); HSTS only over
+    HTTPS, where it means something."""
+    headers = {
         "routing_http_response_x_content_type_options_header_value": "nosniff",
         "routing_http_response_x_frame_options_header_value": "DENY",
         "routing_http_response_server_enabled": False,
     }
+    if https:
+        headers["routing_http_response_strict_transport_security_header_value"] = HSTS
+    return headers
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -110,7 +113,8 @@ class LoadBalancer(pulumi.ComponentResource):
         else:
             # Dev without a domain, by the explicit allowHttp setting: the plan flags it.
             self.listeners = [aws.lb.Listener(f"{name}-http", load_balancer_arn=self.alb.arn, port=80,
-                                              protocol="HTTP", default_actions=forward, opts=alb_child)]
+                                              protocol="HTTP", default_actions=forward,
+                                              **security_headers(https=False), opts=alb_child)]
         if settings.domain and settings.hosted_zone_id:
             for record_type in ("A", "AAAA"):
                 aws.route53.Record(f"{name}-alias-{record_type.lower()}", zone_id=settings.hosted_zone_id,

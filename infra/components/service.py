@@ -89,7 +89,8 @@ def container_definition(settings: ServiceSettings, wiring: AppWiring, *, log_gr
         "healthCheck": {"command": ["CMD", "python", "-c", probe], "interval": 15, "timeout": 5, "retries": 3,
                         "startPeriod": settings.startup_seconds},
         "stopTimeout": settings.stop_timeout_seconds,
-        "readonlyRootFilesystem": True,
+        # ECS Exec's agent writes into the container, which a read-only root filesystem forbids.
+        "readonlyRootFilesystem": not settings.ecs_exec,
         "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
         "linuxParameters": {"initProcessEnabled": True},
     }

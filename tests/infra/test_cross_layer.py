@@ -36,10 +36,26 @@ def test_stop_timeout_is_at_most_120():
     assert problems(service={"stopTimeoutSeconds": 120}) == {}
 
 
-def test_health_check_grace_period_must_cover_startup():
-    found = problems(service={"startupSeconds": 90})
-    assert "service.healthCheckGracePeriodSeconds" in found
-    assert problems(service={"startupSeconds": 90, "healthCheckGracePeriodSeconds": 90}) == {}
+def test_health_check_grace_period_must_cover_startup_and_the_healthy_checks():
+    found = problems(service={"startupSeconds": 90, "healthCheckGracePeriodSeconds": 90})
+    assert "90 + healthyThreshold 2 x interval 15 s = 120 s" in found["service.healthCheckGracePeriodSeconds"].why
+    assert problems(service={"startupSeconds": 90, "healthCheckGracePeriodSeconds": 120}) == {}
+
+
+def test_health_check_thresholds_must_fit_the_grace_period():
+    assert "service.healthCheckGracePeriodSeconds" in problems(loadBalancer={"healthyThreshold": 5})
+    assert problems(loadBalancer={"healthyThreshold": 5}, service={"healthCheckGracePeriodSeconds": 95}) == {}
+
+
+def test_startup_fits_the_container_health_check_start_period_limit():
+    assert problems(service={"startupSeconds": 301, "healthCheckGracePeriodSeconds": 400})[
+        "service.startupSeconds"].allowed == "1..300"
+
+
+def test_fargate_spot_needs_x86_64():
+    assert "service.spotWeight" in problems("dev", image={"platform": "linux/arm64"})
+    assert "service.spotWeight" in problems("prod", service={"spotWeight": 1})
+    assert problems("prod", service={"spotWeight": 1}, image={"platform": "linux/amd64"}) == {}
 
 
 def test_health_check_timeout_must_be_shorter_than_the_interval():

@@ -58,14 +58,16 @@ for name in [m for m in sys.modules if m == "infra" or m.startswith("infra.")]:
 config, secret_keys = harness.stack_config("dev", harness.Path(root))
 run = harness.run(lambda: runpy.run_path(os.path.join(root, "infra"), run_name="__main__"), project="flask-aws",
                   stack="dev", config=config, secret_keys=secret_keys)
-print(len(run.resources), run.outputs["vpcId"])
+print(len(run.resources), run.outputs["vpcId"], run.one("docker:index/image:Image").inputs["build"]["context"])
 """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    count, vpc = done.stdout.split()
+    count, vpc, context = done.stdout.split()
     assert int(count) > 50 and vpc.startswith("vpc-")
+    # docker gets the build context relative to the program's working directory, wherever that is
+    assert (tmp_path / context).resolve() == ROOT / "app"
 
 
 def test_plan_prints_json_with_the_prod_counts():

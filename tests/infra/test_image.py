@@ -34,6 +34,7 @@ def test_build_path_tags_by_content_pushes_and_yields_a_digest(tmp_path):
     image = run.one("docker:index/image:Image")
     assert image.inputs["build"]["platform"] == "linux/amd64"
     assert image.inputs["build"]["context"] == "app" and image.inputs["build"]["dockerfile"] == "app/Dockerfile"
+    # (the stack passes the path relative to the working directory: see test_harness)
     assert image.inputs["imageName"].endswith(":" + content_tag(tmp_path))
     assert image.redacted["registry"] == harness.SECRET  # holds the registry token
     assert "@sha256:" in image.outputs["repoDigest"]

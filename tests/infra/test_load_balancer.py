@@ -114,4 +114,8 @@ def test_an_existing_certificate_is_used_as_is():
 def test_plain_http_only_by_explicit_setting(tier):
     run = build(tier)
     assert list(listeners(run)) == [80]
-    assert listeners(run)[80]["defaultActions"][0]["type"] == "forward"
+    http = listeners(run)[80]
+    assert http["defaultActions"][0]["type"] == "forward"
+    assert http["routingHttpResponseXContentTypeOptionsHeaderValue"] == "nosniff"
+    assert http["routingHttpResponseServerEnabled"] is False
+    assert "routingHttpResponseStrictTransportSecurityHeaderValue" not in http

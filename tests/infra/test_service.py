@@ -96,7 +96,6 @@ def test_container_logs_checks_health_stops_gracefully_and_writes_only_to_tmp():
     assert c["healthCheck"]["command"][0] == "CMD" and "/health" in c["healthCheck"]["command"][-1]
     assert c["healthCheck"]["startPeriod"] == 20
     assert c["stopTimeout"] == 30 > 25
-    assert c["readonlyRootFilesystem"] is True
     assert c["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
     assert c["portMappings"] == [{"containerPort": 8000, "protocol": "tcp", "name": "http"}]
 
@@ -195,5 +194,13 @@ def test_component_outputs():
 
 
 def test_pulumi_waits_for_steady_state_as_long_as_a_deployment_can_take():
-    service = build().one("aws:ecs/service:Service")
-    assert service.custom_timeouts == {"create": "10m", "update": "10m"}
+    assert build().one("aws:ecs/service:Service").custom_timeouts == {"create": "10m", "update": "10m"}
+    slow = build(startupSeconds=300, healthCheckGracePeriodSeconds=900, stopTimeoutSeconds=120,
+                 gracefulTimeoutSeconds=100).one("aws:ecs/service:Service")
+    # 3 x (300 + 900 + 2 x 15 + 20 + 120) s = 68.5 min
+    assert slow.custom_timeouts == {"create": "69m", "update": "69m"}
+
+
+def test_ecs_exec_gets_a_writable_root_filesystem_and_only_then():
+    assert container(build("dev"))["readonlyRootFilesystem"] is False
+    assert container(build("prod"))["readonlyRootFilesystem"] is True
