@@ -1,0 +1,39 @@
+"""Gunicorn settings, all from the environment (the container contract in docs/ARCHITECTURE.md).
+
+gthread workers: the keep-alive setting only applies to them (sync workers ignore it), and it must outlast the
+load balancer's idle timeout (60 s on the ALB) or the balancer reuses connections Gunicorn already closed: 502s.
+"""
+
+import multiprocessing
+import os
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
+worker_class = "gthread"
+workers = _int("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count()))
+threads = _int("GUNICORN_THREADS", 4)
+keepalive = _int("GUNICORN_KEEPALIVE", 75)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 25)
+# Recycle workers now and then (leaks), staggered so they do not all restart together.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
+# Heartbeat files on tmpfs: a slow or read-only disk must not make the arbiter think workers hang.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# The app is created in each worker after the fork: no database or Redis connection is shared across processes.
+preload_app = False
+# Which peers may set X-Forwarded-* for Gunicorn itself; the app trusts PROXY_COUNT hops through ProxyFix.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+access_log_format = (
+    '{"time": "%(t)s", "logger": "gunicorn.access", "remote_addr": "%(h)s", "method": "%(m)s", '
+    '"path": "%(U)s", "query": "%(q)s", "status": %(s)s, "bytes": "%(B)s", "duration_us": %(D)s, '
+    '"request_id": "%({x-request-id}o)s", "user_agent": "%(a)s"}'
+)

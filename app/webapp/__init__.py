@@ -1,0 +1,61 @@
+"""The application factory: create_app() builds a configured Flask app (one per process)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from webapp import config as config_module
+from webapp.errors import init_errors
+from webapp.extensions import csrf, db, migrate
+from webapp.logs import configure_logging, init_request_ids
+from webapp.security import init_security_headers
+
+MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "migrations")
+
+
+def create_app(env_name: str | None = None, overrides: dict | None = None) -> Flask:
+    settings = config_module.load(env_name)
+    configure_logging(settings.LOG_LEVEL)
+    app = Flask(__name__)
+    app.config.from_object(settings)
+    app.config.update(overrides or {})
+
+    if app.config["PROXY_COUNT"]:
+        hops = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    if app.config["SENTRY_DSN"]:
+        _init_sentry(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS)
+    csrf.init_app(app)
+    init_request_ids(app)
+    init_security_headers(app)
+    init_errors(app)
+
+    from webapp import models  # noqa: F401 the models register with the metadata
+    from webapp.api.notes import bp as notes
+    from webapp.health import bp as health
+
+    # The JSON API is not cookie-authenticated (no session, no login), so CSRF tokens protect nothing there;
+    # any form or cookie-authenticated view added later is protected by default.
+    csrf.exempt(notes)
+    app.register_blueprint(health)
+    app.register_blueprint(notes)
+    logging.getLogger(__name__).info("app ready", extra={"env": settings.ENV_NAME,
+                                                         "replicas": len(app.config["DATABASE_REPLICAS"]),
+                                                         "redis": bool(app.config["REDIS_URL"])})
+    return app
+
+
+def _init_sentry(app: Flask) -> None:
+    import sentry_sdk
+    from sentry_sdk.integrations.flask import FlaskIntegration
+
+    sentry_sdk.init(dsn=app.config["SENTRY_DSN"], integrations=[FlaskIntegration()],
+                    environment=app.config["ENV_NAME"],
+                    release=app.config["APP_VERSION"], traces_sample_rate=0.0, send_default_pii=False)

@@ -1,0 +1,132 @@
+"""Notes: a small JSON resource over PostgreSQL, read through the Redis cache."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy import func, select
+
+from webapp.cache import cache
+from webapp.database import read_with_fallback
+from webapp.errors import ValidationError
+from webapp.extensions import db
+from webapp.models import Note
+
+bp = Blueprint("notes", __name__, url_prefix="/api/notes")
+LIST_VERSION = "notes:list-version"
+MAX_PER_PAGE = 100
+
+
+def _payload(partial: bool) -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError({"body": "must be a JSON object (Content-Type: application/json)"}, status=400)
+    fields, errors = {}, {}
+    unknown = set(data) - {"title", "body"}
+    for name in sorted(unknown):
+        errors[name] = "unknown field"
+    if "title" in data or not partial:
+        title = data.get("title")
+        if not isinstance(title, str) or not title.strip():
+            errors["title"] = "required, a non-empty string"
+        elif len(title) > 200:
+            errors["title"] = "at most 200 characters"
+        else:
+            fields["title"] = title.strip()
+    if "body" in data:
+        body = data["body"]
+        if not isinstance(body, str):
+            errors["body"] = "must be a string"
+        elif len(body) > 10_000:
+            errors["body"] = "at most 10000 characters"
+        else:
+            fields["body"] = body
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: "must be a whole number"}, status=400) from None
+    if not low <= value <= high:
+        raise ValidationError({name: f"must be between {low} and {high}"}, status=400)
+    return value
+
+
+def _note_key(note_id: int) -> str:
+    return f"notes:{note_id}"
+
+
+def _invalidate(note_id: int) -> None:
+    cache.delete(_note_key(note_id))
+    cache.incr(LIST_VERSION)
+
+
+@bp.get("")
+def list_notes():
+    page = _int_arg("page", 1, 1, 1_000_000)
+    per_page = _int_arg("per_page", 20, 1, MAX_PER_PAGE)
+    key = f"notes:list:{cache.version(LIST_VERSION)}:{page}:{per_page}"
+    cached = cache.get(key)
+    if cached is not None:
+        return jsonify(cached)
+
+    def read():
+        total = db.session.scalar(select(func.count()).select_from(Note))
+        notes = db.session.scalars(select(Note).order_by(Note.id.desc()).limit(per_page)
+                                   .offset((page - 1) * per_page)).all()
+        return {"items": [n.to_dict() for n in notes], "page": page, "per_page": per_page, "total": total}
+
+    result = read_with_fallback(read)
+    cache.set(key, result)
+    return jsonify(result)
+
+
+@bp.post("")
+def create_note():
+    fields = _payload(partial=False)
+    note = Note(title=fields["title"], body=fields.get("body", ""))
+    db.session.add(note)
+    db.session.commit()
+    cache.incr(LIST_VERSION)
+    return jsonify(note.to_dict()), 201, {"Location": f"/api/notes/{note.id}"}
+
+
+@bp.get("/<int:note_id>")
+def get_note(note_id: int):
+    cached = cache.get(_note_key(note_id))
+    if cached is not None:
+        return jsonify(cached)
+    note = read_with_fallback(lambda: db.session.get(Note, note_id))
+    if note is None:
+        return jsonify(error="not_found", message=f"no note {note_id}"), 404
+    result = note.to_dict()
+    cache.set(_note_key(note_id), result)
+    return jsonify(result)
+
+
+@bp.route("/<int:note_id>", methods=["PUT", "PATCH"])
+def update_note(note_id: int):
+    fields = _payload(partial=request.method == "PATCH")
+    note = db.session.get(Note, note_id, with_for_update=True)
+    if note is None:
+        return jsonify(error="not_found", message=f"no note {note_id}"), 404
+    for name, value in fields.items():
+        setattr(note, name, value)
+    db.session.commit()
+    _invalidate(note_id)
+    return jsonify(note.to_dict())
+
+
+@bp.delete("/<int:note_id>")
+def delete_note(note_id: int):
+    note = db.session.get(Note, note_id, with_for_update=True)
+    if note is None:
+        return jsonify(error="not_found", message=f"no note {note_id}"), 404
+    db.session.delete(note)
+    db.session.commit()
+    _invalidate(note_id)
+    return "", 204

@@ -1,0 +1,101 @@
+"""Read-through cache in Redis. Redis is an optimisation: when it is down the application answers uncached, and
+stops trying for a few seconds so every request does not pay the timeout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import redis
+from flask import current_app
+
+log = logging.getLogger(__name__)
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+class Cache:
+    def __init__(self):
+        self._down_until = 0.0
+
+    @property
+    def client(self) -> redis.Redis | None:
+        url = current_app.config.get("REDIS_URL")
+        if not url:
+            return None
+        with _clients_lock:
+            if url not in _clients:
+                timeout = current_app.config["REDIS_TIMEOUT_SECONDS"]
+                _clients[url] = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                                     health_check_interval=30, decode_responses=True)
+            return _clients[url]
+
+    def _usable(self) -> redis.Redis | None:
+        client = self.client
+        if client is None or time.monotonic() < self._down_until:
+            return None
+        return client
+
+    def _failed(self, err: Exception) -> None:
+        self._down_until = time.monotonic() + 5
+        log.warning("redis unavailable, serving uncached for 5 s", extra={"error": str(err)})
+
+    def get(self, key: str):
+        client = self._usable()
+        if client is None:
+            return None
+        try:
+            value = client.get(key)
+        except redis.RedisError as err:
+            self._failed(err)
+            return None
+        return json.loads(value) if value is not None else None
+
+    def set(self, key: str, value) -> None:
+        client = self._usable()
+        if client is None:
+            return
+        try:
+            client.set(key, json.dumps(value), ex=current_app.config["CACHE_TTL_SECONDS"])
+        except redis.RedisError as err:
+            self._failed(err)
+
+    def delete(self, *keys: str) -> None:
+        client = self._usable()
+        if client is None or not keys:
+            return
+        try:
+            client.delete(*keys)
+        except redis.RedisError as err:
+            self._failed(err)
+
+    def incr(self, key: str) -> None:
+        client = self._usable()
+        if client is None:
+            return
+        try:
+            client.incr(key)
+        except redis.RedisError as err:
+            self._failed(err)
+
+    def version(self, key: str) -> str:
+        """A counter that writes bump, so cached list pages from before a write are never read again."""
+        client = self._usable()
+        if client is None:
+            return "0"
+        try:
+            return client.get(key) or "0"
+        except redis.RedisError as err:
+            self._failed(err)
+            return "0"
+
+    def ping(self) -> bool:
+        client = self.client
+        if client is None:
+            raise RuntimeError("not configured")
+        return bool(client.ping())
+
+
+cache = Cache()

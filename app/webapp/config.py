@@ -1,0 +1,201 @@
+"""Configuration classes, one per environment, chosen by APP_ENV; values come from the environment only.
+
+The container contract (docs/ARCHITECTURE.md) is the list of variables read here and in gunicorn.conf.py.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """The environment cannot run this configuration; the message says what to change."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not true or false")
+
+
+def database_url(host: str | None = None) -> str | None:
+    """DATABASE_URL, or a PostgreSQL URL built from DATABASE_HOST/PORT/NAME/USER/PASSWORD (host overridable for
+    replicas); None when neither is set."""
+    if os.environ.get("DATABASE_URL") and host is None:
+        return os.environ["DATABASE_URL"]
+    host = host or os.environ.get("DATABASE_HOST")
+    if not host:
+        return None
+    user = quote(os.environ.get("DATABASE_USER", "postgres"), safe="")
+    password = quote(os.environ.get("DATABASE_PASSWORD", ""), safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@"
+    port = os.environ.get("DATABASE_PORT", "5432")
+    name = os.environ.get("DATABASE_NAME", "app")
+    sslmode = os.environ.get("DATABASE_SSLMODE", "prefer")
+    if ":" in host and not host.startswith("["):
+        host, port = host.rsplit(":", 1)
+    return f"postgresql+psycopg://{credentials}{host}:{port}/{name}?sslmode={sslmode}"
+
+
+def replica_urls() -> list[str]:
+    hosts = [h.strip() for h in os.environ.get("DATABASE_REPLICA_HOSTS", "").split(",") if h.strip()]
+    return [database_url(host) for host in hosts]
+
+
+class Config:
+    """What every environment shares."""
+
+    ENV_NAME = "base"
+    DEBUG = False
+    TESTING = False
+
+    def __init__(self):
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
+        self.SQLALCHEMY_DATABASE_URI = database_url() or self.default_database()
+        replicas = replica_urls()
+        self.SQLALCHEMY_BINDS = {f"replica_{i}": url for i, url in enumerate(replicas)}
+        self.DATABASE_REPLICAS = list(self.SQLALCHEMY_BINDS)
+        engine = {"pool_pre_ping": True, "pool_recycle": _int("DB_POOL_RECYCLE", 1800)}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            engine.update(pool_size=_int("DB_POOL_SIZE", 5), max_overflow=_int("DB_MAX_OVERFLOW", 2),
+                          pool_timeout=_int("DB_POOL_TIMEOUT", 5),
+                          connect_args={"connect_timeout": _int("DB_CONNECT_TIMEOUT", 3),
+                                        "application_name": "webapp"})
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        self.REDIS_URL = os.environ.get("REDIS_URL") or self.redis_url_from_parts()
+        self.CACHE_TTL_SECONDS = _int("CACHE_TTL_SECONDS", 60)
+        self.REDIS_TIMEOUT_SECONDS = _float("REDIS_TIMEOUT_SECONDS", 0.5)
+        self.PROXY_COUNT = _int("PROXY_COUNT", 0)
+        self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+        self.SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+        self.APP_VERSION = os.environ.get("APP_VERSION", "dev")
+        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.HEALTH_CACHE_SECONDS = _float("HEALTH_CACHE_SECONDS", 5.0)
+        self.HEALTH_CHECK_TIMEOUT_SECONDS = _float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
+        self.HEALTH_DISK_PATH = os.environ.get("HEALTH_DISK_PATH", "/")
+        self.HEALTH_DISK_MAX_PERCENT = _float("HEALTH_DISK_MAX_PERCENT", 90.0)
+        self.HEALTH_MEMORY_MAX_PERCENT = _float("HEALTH_MEMORY_MAX_PERCENT", 90.0)
+        self.REPLICA_RETRY_SECONDS = _float("REPLICA_RETRY_SECONDS", 10.0)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.JSON_SORT_KEYS = False
+
+    def default_database(self) -> str:
+        return ""  # reported by validate(), together with anything else that is wrong
+
+    @staticmethod
+    def redis_url_from_parts() -> str:
+        host = os.environ.get("REDIS_HOST")
+        if not host:
+            return ""
+        scheme = "rediss" if _bool("REDIS_TLS", False) else "redis"
+        token = os.environ.get("REDIS_AUTH_TOKEN", "")
+        auth = f":{quote(token, safe='')}@" if token else ""
+        return f"{scheme}://{auth}{host}:{os.environ.get('REDIS_PORT', '6379')}/0"
+
+    def validate(self) -> None:
+        """Refuse to run a configuration that is unsafe for this environment."""
+
+
+class DevelopmentConfig(Config):
+    """The default: runs with nothing else installed (SQLite file, no Redis)."""
+
+    ENV_NAME = "development"
+    DEBUG = True
+
+    def __init__(self):
+        super().__init__()
+        self.SECRET_KEY = self.SECRET_KEY or DEV_SECRET_KEY
+
+    def default_database(self) -> str:
+        return "sqlite:///" + os.path.abspath(os.environ.get("SQLITE_PATH", "development.sqlite3"))
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+
+    def __init__(self):
+        super().__init__()
+        self.SECRET_KEY = self.SECRET_KEY or "testing-secret-key-" + "x" * 32
+        self.HEALTH_CACHE_SECONDS = _float("HEALTH_CACHE_SECONDS", 0.0)
+
+    def default_database(self) -> str:
+        return "sqlite://"
+
+
+class ProductionConfig(Config):
+    """Deployed: secure cookies, real secrets, PostgreSQL."""
+
+    ENV_NAME = "production"
+
+    def __init__(self):
+        super().__init__()
+        self.DEBUG = _bool("FLASK_DEBUG", False)
+        self.SESSION_COOKIE_SECURE = True
+        self.PREFERRED_URL_SCHEME = "https"
+
+    def validate(self) -> None:
+        problems = []
+        if self.DEBUG:
+            problems.append("DEBUG is on (unset FLASK_DEBUG): the debugger runs code for whoever can reach it")
+        if not self.SECRET_KEY:
+            problems.append("SECRET_KEY is not set")
+        elif self.SECRET_KEY == DEV_SECRET_KEY:
+            problems.append("SECRET_KEY is the development default")
+        elif len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"SECRET_KEY has {len(self.SECRET_KEY)} characters; use at least "
+                            f"{MIN_SECRET_KEY_LENGTH} random ones")
+        if not self.SQLALCHEMY_DATABASE_URI:
+            problems.append("no database: set DATABASE_URL, or DATABASE_HOST (+ DATABASE_PORT, DATABASE_NAME, "
+                            "DATABASE_USER, DATABASE_PASSWORD)")
+        elif self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+            problems.append("the database is SQLite; set DATABASE_URL or DATABASE_HOST to PostgreSQL")
+        if problems:
+            raise ConfigError(f"refusing to start with APP_ENV={self.ENV_NAME}: " + "; ".join(problems))
+
+
+class StagingConfig(ProductionConfig):
+    """Production's rules, its own name in logs and error tracking."""
+
+    ENV_NAME = "staging"
+
+
+CONFIGS = {c.ENV_NAME: c for c in (DevelopmentConfig, TestingConfig, StagingConfig, ProductionConfig)}
+
+
+def load(env_name: str | None = None) -> Config:
+    name = (env_name or os.environ.get("APP_ENV") or "development").lower()
+    if name not in CONFIGS:
+        raise ConfigError(f"APP_ENV={name!r} is not one of {', '.join(CONFIGS)}")
+    config = CONFIGS[name]()
+    config.validate()
+    return config

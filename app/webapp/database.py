@@ -1,0 +1,84 @@
+"""Read/write routing: writes and anything after a write go to the primary; reads go to a replica, spread over
+the replicas that are up, falling back to the primary when a replica fails."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+from flask import current_app, g, has_app_context
+from flask_sqlalchemy.session import Session
+from sqlalchemy import Delete, Insert, Update, event
+from sqlalchemy.exc import DBAPIError
+
+log = logging.getLogger(__name__)
+
+
+class ReplicaHealth:
+    """Replicas that failed recently are skipped for a while (per process)."""
+
+    def __init__(self):
+        self._down_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def available(self, names: list[str]) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            return [n for n in names if self._down_until.get(n, 0) <= now]
+
+    def mark_down(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._down_until[name] = time.monotonic() + seconds
+
+
+replica_health = ReplicaHealth()
+
+
+class RoutingSession(Session):
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is not None or not has_app_context() or not current_app.config.get("DATABASE_REPLICAS"):
+            return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        locking = getattr(clause, "_for_update_arg", None) is not None  # SELECT ... FOR UPDATE precedes a write
+        if self._flushing or locking or isinstance(clause, (Insert, Update, Delete)) or g.get("db_primary"):
+            g.db_primary = True  # read your own writes for the rest of the request
+            return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        choices = replica_health.available(current_app.config["DATABASE_REPLICAS"])
+        if not choices:
+            return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+        g.db_replica = g.get("db_replica") or random.choice(choices)  # one replica per request: a consistent view
+        if g.db_replica not in choices:
+            g.db_replica = random.choice(choices)
+        from webapp.extensions import db
+
+        return db.engines[g.db_replica]
+
+
+@event.listens_for(RoutingSession, "after_flush")
+def _after_flush(session, context):
+    if has_app_context():
+        g.db_primary = True
+
+
+def read_with_fallback(read):
+    """Run a read; if the replica it used fails, mark that replica down and run it once more on the primary."""
+    from webapp.extensions import db
+
+    try:
+        return read()
+    except DBAPIError as err:
+        replica = g.pop("db_replica", None)
+        if replica is None or not err.connection_invalidated and not _is_connection_error(err):
+            raise
+        log.warning("replica %s failed, reading from the primary", replica, extra={"error": str(err.orig)})
+        replica_health.mark_down(replica, current_app.config["REPLICA_RETRY_SECONDS"])
+        db.session.rollback()
+        g.db_primary = True
+        return read()
+
+
+def _is_connection_error(err: DBAPIError) -> bool:
+    import psycopg
+
+    return isinstance(err.orig, psycopg.OperationalError)

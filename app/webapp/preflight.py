@@ -1,0 +1,19 @@
+"""`python -m webapp.preflight`: refuse, with one clear line and exit code 2, a configuration that must not run."""
+
+import sys
+
+from webapp.config import ConfigError, load
+
+
+def main() -> int:
+    try:
+        config = load()
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"configuration ok: APP_ENV={config.ENV_NAME}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Fixtures for the application tests: real PostgreSQL (primary + streaming replica) and Redis for the session,
+a migrated database per module, and app/client fixtures (flaskr / cookiecutter-flask style)."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.local.servers import PostgresServer, RedisServer
+
+APP_ENV_KEYS = ("APP_ENV", "DATABASE_URL", "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER",
+                "DATABASE_PASSWORD", "DATABASE_REPLICA_HOSTS", "REDIS_URL", "REDIS_HOST", "SECRET_KEY",
+                "PROXY_COUNT", "FLASK_DEBUG", "SENTRY_DSN", "DB_POOL_SIZE", "DB_MAX_OVERFLOW")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Every test starts from an environment without the application's variables."""
+    for key in APP_ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("APP_ENV", "testing")
+
+
+@pytest.fixture
+def app():
+    """The testing app on in-memory SQLite, tables created."""
+    from webapp import create_app
+    from webapp.extensions import db
+
+    app = create_app("testing")
+    with app.app_context():
+        db.create_all()
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL 15 primary and a streaming replica (pg_basebackup), for the whole session."""
+    primary = PostgresServer.create()
+    replica = PostgresServer.replica_of(primary)
+    yield primary, replica
+    replica.destroy()
+    primary.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def redis_up(redis_server):
+    """Redis running and empty (a test that stopped it gets it back)."""
+    if redis_server.process is None:
+        redis_server.start()
+    import redis
+
+    redis.Redis(port=redis_server.port, password=redis_server.password).flushall()
+    return redis_server
+
+
+@pytest.fixture(scope="module")
+def database(postgres, request):
+    """A database for this test module, migrated with `flask db upgrade` (the real migrations)."""
+    primary, replica = postgres
+    name = "test_" + request.module.__name__.rsplit(".", 1)[-1]
+    primary.create_database(name)
+    env = {"DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(primary.port), "DATABASE_NAME": name,
+           "DATABASE_USER": "postgres", "DATABASE_PASSWORD": primary.password}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.setenv("APP_ENV", "testing")
+        from flask_migrate import upgrade
+
+        from webapp import create_app
+
+        with create_app("testing").app_context():
+            upgrade()
+    replica.wait_for_replay(primary.wal_position())
+    return name
+
+
+@pytest.fixture
+def pg_env(monkeypatch, postgres, database, redis_up):
+    """Environment for an app on the real servers: primary, replica, Redis."""
+    primary, replica = postgres
+    env = {"DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(primary.port), "DATABASE_NAME": database,
+           "DATABASE_USER": "postgres", "DATABASE_PASSWORD": primary.password,
+           "DATABASE_REPLICA_HOSTS": f"127.0.0.1:{replica.port}", "REDIS_URL": redis_up.url()}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with primary.connect(database) as connection:
+        connection.execute("TRUNCATE notes RESTART IDENTITY")
+    replica.wait_for_replay(primary.wal_position())
+    return env
+
+
+@pytest.fixture
+def pg_app(pg_env):
+    from webapp import create_app
+    from webapp.cache import cache
+    from webapp.database import replica_health
+
+    replica_health._down_until.clear()
+    cache._down_until = 0.0
+    app = create_app("testing")
+    yield app
+    from webapp.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()

@@ -1,0 +1,146 @@
+"""The notes API, errors, security headers, request ids, ProxyFix and CSRF, on the testing app (SQLite)."""
+
+import json
+
+import pytest
+
+from webapp import create_app
+
+
+def test_crud(client):
+    created = client.post("/api/notes", json={"title": " First ", "body": "hello"})
+    assert created.status_code == 201 and created.json["title"] == "First"
+    note_id = created.json["id"]
+    assert created.headers["Location"] == f"/api/notes/{note_id}"
+    assert client.get(f"/api/notes/{note_id}").json["body"] == "hello"
+    assert client.patch(f"/api/notes/{note_id}", json={"body": "changed"}).json["body"] == "changed"
+    assert client.put(f"/api/notes/{note_id}", json={"title": "Second"}).json["title"] == "Second"
+    assert client.delete(f"/api/notes/{note_id}").status_code == 204
+    assert client.get(f"/api/notes/{note_id}").status_code == 404
+
+
+def test_pagination(client):
+    for i in range(25):
+        client.post("/api/notes", json={"title": f"note {i}"})
+    first = client.get("/api/notes?per_page=10").json
+    assert first["total"] == 25 and len(first["items"]) == 10 and first["items"][0]["title"] == "note 24"
+    last = client.get("/api/notes?per_page=10&page=3").json
+    assert [n["title"] for n in last["items"]] == [f"note {i}" for i in range(4, -1, -1)]
+
+
+@pytest.mark.parametrize("query,field", [("page=0", "page"), ("per_page=101", "per_page"), ("page=x", "page")])
+def test_bad_query_parameters_are_400_naming_the_field(client, query, field):
+    response = client.get(f"/api/notes?{query}")
+    assert response.status_code == 400 and field in response.json["fields"]
+
+
+@pytest.mark.parametrize("payload,field", [({}, "title"), ({"title": ""}, "title"), ({"title": 5}, "title"),
+                                           ({"title": "x" * 201}, "title"), ({"title": "ok", "body": 3}, "body"),
+                                           ({"title": "ok", "colour": "red"}, "colour")])
+def test_invalid_notes_are_422_naming_the_field(client, payload, field):
+    response = client.post("/api/notes", json=payload)
+    assert response.status_code == 422
+    assert response.json["error"] == "validation_failed" and field in response.json["fields"]
+
+
+def test_malformed_json_is_400(client):
+    response = client.post("/api/notes", data="{not json", content_type="application/json")
+    assert response.status_code == 400 and response.json["fields"]["body"].startswith("must be a JSON object")
+
+
+def test_oversized_body_is_413_json(client):
+    response = client.post("/api/notes", data=json.dumps({"title": "x", "body": "y" * (2 * 1024 * 1024)}),
+                           content_type="application/json")
+    assert response.status_code == 413 and response.json["error"] == "request_entity_too_large"
+
+
+def test_not_found_and_wrong_method_are_json(client):
+    assert client.get("/nope").json["error"] == "not_found"
+    response = client.post("/health")
+    assert response.status_code == 405 and response.json["error"] == "method_not_allowed"
+
+
+def test_unexpected_errors_are_500_json_without_internals(app):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom")
+    assert response.status_code == 500 and response.json["error"] == "internal_error"
+    assert "secret internals" not in response.get_data(as_text=True)
+
+
+def test_request_id_is_taken_or_made_and_returned(client):
+    assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    made = client.get("/health").headers["X-Request-ID"]
+    assert len(made) == 32
+    hostile = client.get("/health", headers={"X-Request-ID": "x\" onerror=1 " + "a" * 200}).headers["X-Request-ID"]
+    assert hostile != "x" and len(hostile) == 32
+
+
+def test_security_headers_and_hsts_only_over_https(monkeypatch):
+    monkeypatch.setenv("PROXY_COUNT", "1")
+    client = create_app("testing").test_client()
+    plain = client.get("/health")
+    assert plain.headers["X-Content-Type-Options"] == "nosniff" and plain.headers["X-Frame-Options"] == "DENY"
+    assert "Strict-Transport-Security" not in plain.headers
+    secure = client.get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_proxyfix_trusts_exactly_proxy_count_hops(monkeypatch):
+    monkeypatch.setenv("PROXY_COUNT", "1")
+    app = create_app("testing")
+
+    @app.get("/whoami")
+    def whoami():
+        from flask import request
+
+        return {"addr": request.remote_addr, "scheme": request.scheme}
+
+    seen = app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7",
+                                                     "X-Forwarded-Proto": "https"}).json
+    assert seen == {"addr": "198.51.100.7", "scheme": "https"}  # the spoofable first hop is not trusted
+    monkeypatch.setenv("PROXY_COUNT", "0")
+    untrusted = create_app("testing")
+    untrusted.add_url_rule("/whoami", view_func=whoami)
+    assert untrusted.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.9"}).json["addr"] == \
+        "127.0.0.1"
+
+
+def test_csrf_protects_form_and_cookie_writes(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+
+    @app.post("/form")
+    def form():
+        return {"ok": True}
+
+    response = app.test_client().post("/form", data={"name": "x"})
+    assert response.status_code == 400 and response.json["error"] == "bad_request"
+    assert "CSRF" in response.json["message"]
+
+
+def test_production_session_cookies_are_secure(monkeypatch):
+    monkeypatch.setenv("DATABASE_HOST", "db.internal")
+    monkeypatch.setenv("SECRET_KEY", "k" * 48)
+    app = create_app("production")
+    assert app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_HTTPONLY"]
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_logs_are_json_with_the_request_id(client, capsys):
+    client.get("/api/notes", headers={"X-Request-ID": "trace-me-1"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    request_line = next(line for line in lines if line.get("message") == "request")
+    assert request_line["request_id"] == "trace-me-1" and request_line["path"] == "/api/notes"
+    assert request_line["status"] == 200 and request_line["level"] == "INFO"
+
+
+def test_sentry_is_initialised_only_with_a_dsn(monkeypatch):
+    import sentry_sdk
+
+    assert not sentry_sdk.get_client().is_active() or sentry_sdk.get_client().dsn is None
+    monkeypatch.setenv("SENTRY_DSN", "https://public@sentry.example.invalid/1")
+    create_app("testing")
+    assert sentry_sdk.get_client().dsn == "https://public@sentry.example.invalid/1"
+    sentry_sdk.init(dsn=None)

@@ -1,0 +1,82 @@
+"""Config classes: development runs with nothing installed; production refuses what is unsafe."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from webapp import config, create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG = "k" * 48
+
+
+def test_development_is_the_default_and_needs_nothing(monkeypatch, tmp_path):
+    monkeypatch.delenv("APP_ENV")
+    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "dev.sqlite3"))
+    settings = config.load()
+    assert settings.ENV_NAME == "development" and settings.DEBUG
+    assert settings.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///") and settings.REDIS_URL == ""
+    app = create_app()
+    assert app.test_client().get("/health").json == {"status": "ok"}
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"SECRET_KEY": STRONG}, "no database: set DATABASE_URL"),
+    ({"SECRET_KEY": STRONG, "DATABASE_URL": "sqlite:///app.db"}, "the database is SQLite"),
+    ({"DATABASE_HOST": "db"}, "SECRET_KEY is not set"),
+    ({"DATABASE_HOST": "db", "SECRET_KEY": "short"}, "SECRET_KEY has 5 characters"),
+    ({"DATABASE_HOST": "db", "SECRET_KEY": config.DEV_SECRET_KEY}, "SECRET_KEY is the development default"),
+    ({"DATABASE_HOST": "db", "SECRET_KEY": STRONG, "FLASK_DEBUG": "1"}, "DEBUG is on"),
+])
+@pytest.mark.parametrize("env_name", ["production", "staging"])
+def test_production_refuses_unsafe_settings(monkeypatch, env, message, env_name):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(env_name)
+
+
+def test_several_problems_are_named_together(monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "true")
+    with pytest.raises(config.ConfigError) as caught:
+        config.load("production")
+    assert "DEBUG is on" in str(caught.value) and "SECRET_KEY is not set" in str(caught.value)
+    assert "no database" in str(caught.value)
+
+
+def test_production_accepts_a_proper_configuration(monkeypatch):
+    for key, value in {"DATABASE_HOST": "db.internal", "DATABASE_PASSWORD": "p@ss/word", "SECRET_KEY": STRONG,
+                       "DATABASE_REPLICA_HOSTS": "r1.internal, r2.internal:5433", "REDIS_HOST": "cache.internal",
+                       "REDIS_AUTH_TOKEN": "t#k&n", "REDIS_TLS": "true", "DB_POOL_SIZE": "7"}.items():
+        monkeypatch.setenv(key, value)
+    settings = config.load("production")
+    assert settings.SESSION_COOKIE_SECURE and settings.SESSION_COOKIE_HTTPONLY
+    assert settings.SESSION_COOKIE_SAMESITE == "Lax" and not settings.DEBUG
+    assert settings.SQLALCHEMY_DATABASE_URI == \
+        "postgresql+psycopg://postgres:p%40ss%2Fword@db.internal:5432/app?sslmode=prefer"
+    assert list(settings.SQLALCHEMY_BINDS.values())[1].startswith(
+        "postgresql+psycopg://postgres:p%40ss%2Fword@r2.internal:5433/app")
+    assert settings.REDIS_URL == "rediss://:t%23k%26n@cache.internal:6379/0"
+    options = settings.SQLALCHEMY_ENGINE_OPTIONS
+    assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (7, 2, True)
+    assert options["pool_recycle"] == 1800
+
+
+@pytest.mark.parametrize("key,value", [("APP_ENV", "prod"), ("DB_POOL_SIZE", "five"), ("REDIS_TLS", "maybe")])
+def test_malformed_environment_values_are_named(monkeypatch, key, value):
+    monkeypatch.setenv(key, value)
+    monkeypatch.setenv("REDIS_HOST", "cache")
+    monkeypatch.setenv("DATABASE_HOST", "db")
+    with pytest.raises(config.ConfigError, match=key):
+        config.load(None if key == "APP_ENV" else "testing")
+
+
+def test_preflight_refuses_with_one_line_and_exit_2(tmp_path):
+    env = {"APP_ENV": "production", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "webapp.preflight"], cwd=ROOT / "app", env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: refusing to start with APP_ENV=production")
+    assert "Traceback" not in done.stderr
