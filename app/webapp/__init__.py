@@ -30,10 +30,10 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
     if app.config["SENTRY_DSN"]:
         _init_sentry(app)
 
+    init_request_ids(app)  # first, so every later hook and error answer knows the request id
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
     csrf.init_app(app)
-    init_request_ids(app)
     init_security_headers(app)
     init_errors(app)
 

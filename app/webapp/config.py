@@ -79,16 +79,19 @@ class Config:
     def __init__(self):
         self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
         self.SQLALCHEMY_DATABASE_URI = database_url() or self.default_database()
-        replicas = replica_urls()
-        self.SQLALCHEMY_BINDS = {f"replica_{i}": url for i, url in enumerate(replicas)}
-        self.DATABASE_REPLICAS = list(self.SQLALCHEMY_BINDS)
         engine = {"pool_pre_ping": True, "pool_recycle": _int("DB_POOL_RECYCLE", 1800)}
+        postgres = {"pool_size": _int("DB_POOL_SIZE", 5), "max_overflow": _int("DB_MAX_OVERFLOW", 2),
+                    "pool_timeout": _int("DB_POOL_TIMEOUT", 5),
+                    "connect_args": {"connect_timeout": _int("DB_CONNECT_TIMEOUT", 3), "application_name": "webapp"}}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
-            engine.update(pool_size=_int("DB_POOL_SIZE", 5), max_overflow=_int("DB_MAX_OVERFLOW", 2),
-                          pool_timeout=_int("DB_POOL_TIMEOUT", 5),
-                          connect_args={"connect_timeout": _int("DB_CONNECT_TIMEOUT", 3),
-                                        "application_name": "webapp"})
+            engine.update(postgres)
         self.SQLALCHEMY_ENGINE_OPTIONS = engine
+        # Flask-SQLAlchemy gives a bind given as a bare URL none of SQLALCHEMY_ENGINE_OPTIONS: each replica carries
+        # the same pool settings explicitly.
+        self.SQLALCHEMY_BINDS = {f"replica_{i}": {"url": url, "pool_pre_ping": True,
+                                                  "pool_recycle": engine["pool_recycle"], **postgres}
+                                 for i, url in enumerate(replica_urls())}
+        self.DATABASE_REPLICAS = list(self.SQLALCHEMY_BINDS)
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
         self.REDIS_URL = os.environ.get("REDIS_URL") or self.redis_url_from_parts()
         self.CACHE_TTL_SECONDS = _int("CACHE_TTL_SECONDS", 60)

@@ -28,7 +28,7 @@ def app():
 
     app = create_app("testing")
     with app.app_context():
-        db.create_all()
+        db.create_all(bind_key=None)
     yield app
 
 

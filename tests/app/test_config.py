@@ -56,8 +56,9 @@ def test_production_accepts_a_proper_configuration(monkeypatch):
     assert settings.SESSION_COOKIE_SAMESITE == "Lax" and not settings.DEBUG
     assert settings.SQLALCHEMY_DATABASE_URI == \
         "postgresql+psycopg://postgres:p%40ss%2Fword@db.internal:5432/app?sslmode=prefer"
-    assert list(settings.SQLALCHEMY_BINDS.values())[1].startswith(
-        "postgresql+psycopg://postgres:p%40ss%2Fword@r2.internal:5433/app")
+    replica = list(settings.SQLALCHEMY_BINDS.values())[1]
+    assert replica["url"].startswith("postgresql+psycopg://postgres:p%40ss%2Fword@r2.internal:5433/app")
+    assert (replica["pool_size"], replica["pool_pre_ping"]) == (7, True)
     assert settings.REDIS_URL == "rediss://:t%23k%26n@cache.internal:6379/0"
     options = settings.SQLALCHEMY_ENGINE_OPTIONS
     assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (7, 2, True)

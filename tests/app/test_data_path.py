@@ -1,0 +1,169 @@
+"""The data path against real servers: writes to the primary, reads from replicas, read-your-writes, the Redis
+cache, pools, and recovery when a replica, Redis or the primary goes away."""
+
+import pytest
+from sqlalchemy import event
+
+from webapp.extensions import db
+
+
+class EngineUse:
+    """Counts statements per engine (primary or a replica bind)."""
+
+    def __init__(self, app):
+        self.counts = {}
+        with app.app_context():
+            for name, engine in db.engines.items():
+                event.listen(engine, "before_cursor_execute", self._counter(name or "primary"))
+
+    def _counter(self, name):
+        def count(conn, cursor, statement, parameters, context, executemany):
+            if not statement.startswith("SELECT 1"):  # pool pre-ping
+                self.counts[name] = self.counts.get(name, 0) + 1
+        return count
+
+    def reset(self):
+        self.counts.clear()
+
+
+def create(client, title="note"):
+    response = client.post("/api/notes", json={"title": title})
+    assert response.status_code == 201
+    return response.json
+
+
+def replicated(postgres):
+    primary, replica = postgres
+    replica.wait_for_replay(primary.wal_position())
+
+
+def test_writes_go_to_the_primary_and_reads_to_the_replica(pg_app, postgres, redis_up):
+    use = EngineUse(pg_app)
+    client = pg_app.test_client()
+    note = create(client)
+    assert set(use.counts) == {"primary"}
+    replicated(postgres)
+    redis_up_client = __import__("redis").Redis(port=redis_up.port, password=redis_up.password)
+    redis_up_client.flushall()  # make the read reach the database
+    use.reset()
+    assert client.get(f"/api/notes/{note['id']}").json["title"] == "note"
+    assert set(use.counts) == {"replica_0"}
+
+
+def test_a_request_that_wrote_reads_its_own_writes_from_the_primary(pg_app):
+    use = EngineUse(pg_app)
+
+    from webapp.extensions import csrf
+
+    @pg_app.post("/write-then-read")
+    @csrf.exempt
+    def write_then_read():
+        from webapp.models import Note
+
+        note = Note(title="fresh", body="")
+        db.session.add(note)
+        db.session.commit()
+        return {"seen": db.session.get(Note, note.id, populate_existing=True).title}
+
+    assert pg_app.test_client().post("/write-then-read").json == {"seen": "fresh"}
+    assert "replica_0" not in use.counts
+
+
+def test_reads_spread_over_several_replicas(monkeypatch, postgres, pg_env, redis_up):
+    primary, replica = postgres
+    # Two binds on the one replica server (127.0.0.1 and localhost) stand for two replicas.
+    monkeypatch.setenv("DATABASE_REPLICA_HOSTS", f"127.0.0.1:{replica.port},localhost:{replica.port}")
+    monkeypatch.delenv("REDIS_URL")
+    from webapp import create_app
+
+    app = create_app("testing")
+    use = EngineUse(app)
+    client = app.test_client()
+    note = create(client)
+    replicated(postgres)
+    use.reset()
+    for _ in range(40):
+        assert client.get(f"/api/notes/{note['id']}").status_code == 200
+    assert use.counts.get("replica_0", 0) > 5 and use.counts.get("replica_1", 0) > 5
+    assert "primary" not in use.counts
+
+
+def test_read_through_cache_and_invalidation_on_write(pg_app, postgres):
+    use = EngineUse(pg_app)
+    client = pg_app.test_client()
+    note = create(client, "cached")
+    replicated(postgres)
+    use.reset()
+    assert client.get(f"/api/notes/{note['id']}").status_code == 200
+    first = dict(use.counts)
+    assert sum(first.values()) == 1
+    assert client.get(f"/api/notes/{note['id']}").json["title"] == "cached"
+    assert use.counts == first  # served from Redis
+    client.get("/api/notes")
+    listed = dict(use.counts)
+    client.get("/api/notes")
+    assert use.counts == listed
+    client.patch(f"/api/notes/{note['id']}", json={"title": "changed"})
+    replicated(postgres)
+    assert client.get(f"/api/notes/{note['id']}").json["title"] == "changed"
+    assert client.get("/api/notes").json["items"][0]["title"] == "changed"
+
+
+def test_api_keeps_working_uncached_when_redis_is_down(pg_app, redis_up, postgres):
+    client = pg_app.test_client()
+    note = create(client)
+    replicated(postgres)
+    redis_up.stop()
+    try:
+        assert client.get(f"/api/notes/{note['id']}").status_code == 200
+        assert create(client, "while redis is down")["title"] == "while redis is down"
+        replicated(postgres)
+        assert client.get("/api/notes").json["total"] == 2
+        health = client.get("/health/detailed")
+        assert health.status_code == 503 and health.json["failed"] == ["redis"]
+    finally:
+        redis_up.start()
+
+
+def test_reads_fall_back_to_the_primary_when_the_replica_is_down(pg_app, postgres):
+    primary, replica = postgres
+    client = pg_app.test_client()
+    note = create(client)
+    replicated(postgres)
+    pg_app.config["REDIS_URL"] = ""  # every read reaches the database
+    replica.stop()
+    try:
+        use = EngineUse(pg_app)
+        assert client.get(f"/api/notes/{note['id']}").json["id"] == note["id"]
+        assert client.get("/api/notes").json["total"] == 1
+        assert use.counts.get("primary", 0) >= 2
+    finally:
+        replica.start()
+
+
+def test_the_app_recovers_by_itself_after_the_primary_restarts(pg_app, postgres):
+    primary, _ = postgres
+    client = pg_app.test_client()
+    create(client)
+    primary.restart()
+    assert create(client, "after restart")["title"] == "after restart"
+
+
+def test_pools_are_sized_by_the_environment(monkeypatch, pg_env):
+    monkeypatch.setenv("DB_POOL_SIZE", "3")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "4")
+    from webapp import create_app
+
+    app = create_app("testing")
+    with app.app_context():
+        for engine in db.engines.values():
+            assert engine.pool.size() == 3 and engine.pool._max_overflow == 4
+            assert engine.pool._pre_ping is True and engine.pool._recycle == 1800
+
+
+@pytest.mark.parametrize("path", ["/api/notes/999999", "/api/notes?page=999"])
+def test_reads_of_nothing(pg_app, path):
+    response = pg_app.test_client().get(path)
+    assert response.status_code in (200, 404)
+    if response.status_code == 200:
+        assert response.json["items"] == []
