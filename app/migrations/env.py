@@ -7,6 +7,7 @@ import os
 from alembic import context
 from flask import current_app
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger("webapp.migrations")
 # Any constant bigint, the same in every container of this application.
@@ -34,7 +35,12 @@ def run_migrations_online():
         if postgres:
             connection.execute(text(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'"))
             log.info("waiting for the migration lock", extra={"lock_key": LOCK_KEY})
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+            try:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+            except OperationalError as err:
+                raise SystemExit(f"error: no migration lock after {LOCK_WAIT_SECONDS} s (lock timeout): another "
+                                 "migration is running or stuck; see pg_locks for advisory lock "
+                                 f"{LOCK_KEY}") from err
             connection.execute(text(f"SET lock_timeout = '{DDL_LOCK_TIMEOUT_SECONDS}s'"))
             connection.commit()
             log.info("migration lock held")

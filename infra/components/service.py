@@ -46,7 +46,10 @@ def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> di
         "GUNICORN_TIMEOUT": str(settings.timeout_seconds),
         "GUNICORN_GRACEFUL_TIMEOUT": str(settings.graceful_timeout_seconds),
         "PROXY_COUNT": str(PROXY_COUNT),
+        # Only the load balancer's group reaches the tasks, so Gunicorn may trust whatever forwards to it.
+        "FORWARDED_ALLOW_IPS": "*",
         "DATABASE_HOST": wiring.database_host,
+        "DATABASE_SSLMODE": "require",  # rds.force_ssl=1
         "DATABASE_PORT": pulumi.Output.from_input(wiring.database_port).apply(str),
         "DATABASE_NAME": wiring.database_name,
         "DATABASE_USER": wiring.database_user,

@@ -78,7 +78,6 @@ def database(postgres, request):
             patch.setenv(key, value)
         patch.setenv("APP_ENV", "testing")
         from flask_migrate import upgrade
-
         from webapp import create_app
 
         with create_app("testing").app_context():

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from webapp import create_app
 
 

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from webapp import config, create_app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,6 @@ cache, pools, and recovery when a replica, Redis or the primary goes away."""
 
 import pytest
 from sqlalchemy import event
-
 from webapp.extensions import db
 
 

@@ -1,0 +1,50 @@
+"""The Dockerfile (linted; images cannot be built here) and what the image and the native runner share."""
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "app" / "Dockerfile").read_text()
+
+
+def test_hadolint_reports_nothing():
+    done = subprocess.run(["hadolint", "--no-color", str(ROOT / "app" / "Dockerfile")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "", done.stdout
+
+
+def test_hadolint_would_catch_a_bad_dockerfile(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install curl\n")
+    assert subprocess.run(["hadolint", "--no-color", str(bad)], capture_output=True, timeout=60).returncode != 0
+
+
+def test_multi_stage_pinned_slim_base_and_no_compilers_in_the_final_stage():
+    stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
+    assert len(stages) == 2
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, re.M).group(1)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base)
+    final = DOCKERFILE.split("\nFROM ")[-1]
+    assert "gcc" not in final and "build-essential" not in final and "apt-get" not in final
+    assert "COPY --from=build /opt/venv /opt/venv" in final
+
+
+def test_runs_as_a_non_root_user_with_a_healthcheck_without_curl_and_the_shared_entrypoint():
+    assert re.search(r"^USER 10001:10001$", DOCKERFILE, re.M)
+    healthcheck = re.search(r"^HEALTHCHECK .*\n.*$", DOCKERFILE, re.M).group(0)
+    assert "/health" in healthcheck and "curl" not in healthcheck and "wget" not in healthcheck
+    assert 'ENTRYPOINT ["/app/entrypoint.sh"]' in DOCKERFILE
+    assert (ROOT / "app" / "entrypoint.sh").stat().st_mode & 0o111
+
+
+def test_dockerignore_keeps_caches_and_local_state_out():
+    ignored = (ROOT / "app" / ".dockerignore").read_text().splitlines()
+    assert {"**/__pycache__", "**/*.pyc", ".env", ".venv"} <= set(ignored)
+
+
+def test_the_image_installs_exactly_the_application_requirements():
+    assert "COPY requirements.txt /tmp/requirements.txt" in DOCKERFILE
+    requirements = (ROOT / "app" / "requirements.txt").read_text()
+    for package in ("Flask==", "gunicorn==", "psycopg[binary]==", "redis==", "Flask-Migrate=="):
+        assert package in requirements

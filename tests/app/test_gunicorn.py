@@ -1,0 +1,112 @@
+"""The real entrypoint and Gunicorn config, serving the app against real PostgreSQL, and a graceful SIGTERM."""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from deploy.local.servers import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app"
+
+
+def load_conf(monkeypatch, **env):
+    for key in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE", "GUNICORN_TIMEOUT",
+                "GUNICORN_GRACEFUL_TIMEOUT", "GUNICORN_MAX_REQUESTS", "FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", APP / "gunicorn.conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_config_defaults(monkeypatch):
+    conf = load_conf(monkeypatch)
+    assert conf.bind == "0.0.0.0:8000" and conf.worker_class == "gthread"
+    assert conf.workers == max(2, os.cpu_count()) and conf.threads == 4
+    assert conf.keepalive == 75 > 60  # above the ALB's idle timeout
+    assert (conf.timeout, conf.graceful_timeout) == (30, 25)
+    assert conf.max_requests == 2000 and conf.max_requests_jitter == 200
+    assert conf.worker_tmp_dir == "/dev/shm" and conf.preload_app is False
+    assert conf.accesslog == "-" and conf.errorlog == "-"
+    assert conf.forwarded_allow_ips == "127.0.0.1,::1"
+
+
+def test_config_from_the_environment(monkeypatch):
+    conf = load_conf(monkeypatch, PORT="9000", WEB_CONCURRENCY="3", GUNICORN_THREADS="8", GUNICORN_KEEPALIVE="90",
+                     GUNICORN_TIMEOUT="60", GUNICORN_GRACEFUL_TIMEOUT="20", FORWARDED_ALLOW_IPS="*")
+    assert conf.bind == "0.0.0.0:9000" and (conf.workers, conf.threads, conf.keepalive) == (3, 8, 90)
+    assert (conf.timeout, conf.graceful_timeout, conf.forwarded_allow_ips) == (60, 20, "*")
+
+
+@pytest.fixture
+def served(postgres, tmp_path):
+    """The entrypoint (preflight, locked migration, Gunicorn) serving a fresh database."""
+    primary, _ = postgres
+    primary.create_database("gunicorn_test")
+    port = free_port()
+    env = {**os.environ, "APP_ENV": "staging", "SECRET_KEY": "s" * 48, "DATABASE_HOST": "127.0.0.1",
+           "DATABASE_PORT": str(primary.port), "DATABASE_NAME": "gunicorn_test", "DATABASE_USER": "postgres",
+           "DATABASE_PASSWORD": primary.password, "RUN_MIGRATIONS": "true", "PORT": str(port),
+           "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", "GUNICORN_GRACEFUL_TIMEOUT": "20",
+           "PYTHONPATH": str(APP), "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
+    for key in ("REDIS_URL", "DATABASE_REPLICA_HOSTS"):
+        env.pop(key, None)
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([str(APP / "entrypoint.sh")], env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: requests.get(f"{base}/health", timeout=1).status_code == 200, 60, "gunicorn")
+        yield process, base, log, primary
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_serves_health_and_the_api_with_json_access_logs(served):
+    process, base, log, _ = served
+    assert requests.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
+    created = requests.post(f"{base}/api/notes", json={"title": "via gunicorn"}, timeout=5,
+                            headers={"X-Request-ID": "gunicorn-test-1"})
+    assert created.status_code == 201 and created.headers["X-Request-ID"] == "gunicorn-test-1"
+    assert requests.get(f"{base}/api/notes/{created.json()['id']}", timeout=5).json()["title"] == "via gunicorn"
+    access = [json.loads(line) for line in log.read_text().splitlines()
+              if line.startswith("{") and '"gunicorn.access"' in line]
+    assert any(a["request_id"] == "gunicorn-test-1" and a["status"] == 201 for a in access)
+    assert "Running upgrade  -> 0001" in log.read_text()
+
+
+def test_sigterm_lets_an_in_flight_request_finish(served):
+    process, base, log, primary = served
+    requests.post(f"{base}/api/notes", json={"title": "before"}, timeout=5)
+    with primary.connect("gunicorn_test", autocommit=False) as blocker:
+        # Hold the table: the next read waits on the lock, an in-flight request for as long as we like.
+        blocker.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")
+        result = {}
+        reader = threading.Thread(target=lambda: result.update(
+            response=requests.get(f"{base}/api/notes", timeout=60)))
+        reader.start()
+
+        def reader_is_waiting():
+            with primary.connect("gunicorn_test") as watcher:
+                return watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                       "AND query LIKE '%%notes%%'").fetchone()[0]
+        wait_until(reader_is_waiting, 30, "the request blocked on the lock")
+        process.send_signal(signal.SIGTERM)
+        wait_until(lambda: "Handling signal: term" in log.read_text(), 30, "gunicorn's SIGTERM handling")
+        assert process.poll() is None  # still draining
+        blocker.rollback()  # the request may now finish
+    reader.join(timeout=60)
+    assert result["response"].status_code == 200 and result["response"].json()["total"] == 1
+    assert process.wait(timeout=30) == 0
