@@ -29,6 +29,7 @@ lint: setup
 
 bench: setup  ## speed targets, measured (not timed tests); results go to docs/benchmarks.md by hand
 	$(PY) -m bench.infra
+	$(PY) -m bench.app
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

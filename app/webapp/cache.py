@@ -42,25 +42,28 @@ class Cache:
         self._down_until = time.monotonic() + 5
         log.warning("redis unavailable, serving uncached for 5 s", extra={"error": str(err)})
 
-    def get(self, key: str):
+    def get(self, key: str) -> str | None:
+        """The cached JSON text (served as is: no decoding and re-encoding on a hit), or None."""
         client = self._usable()
         if client is None:
             return None
         try:
-            value = client.get(key)
+            return client.get(key)
         except redis.RedisError as err:
             self._failed(err)
             return None
-        return json.loads(value) if value is not None else None
 
-    def set(self, key: str, value) -> None:
+    def set(self, key: str, value) -> str:
+        """Cache a value as JSON text; return that text."""
+        text = json.dumps(value, separators=(",", ":"))
         client = self._usable()
         if client is None:
-            return
+            return text
         try:
-            client.set(key, json.dumps(value), ex=current_app.config["CACHE_TTL_SECONDS"])
+            client.set(key, text, ex=current_app.config["CACHE_TTL_SECONDS"])
         except redis.RedisError as err:
             self._failed(err)
+        return text
 
     def delete(self, *keys: str) -> None:
         client = self._usable()

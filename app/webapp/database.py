@@ -62,11 +62,16 @@ def _after_flush(session, context):
 
 
 def read_with_fallback(read):
-    """Run a read; if the replica it used fails, mark that replica down and run it once more on the primary."""
+    """Run a read-only unit of work: in autocommit (no BEGIN/ROLLBACK round trips for a read), on a replica when
+    there is one; if the replica fails, mark it down and run the read once more on the primary."""
     from webapp.extensions import db
 
-    try:
+    def autocommit_read():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return read()
+
+    try:
+        return autocommit_read()
     except DBAPIError as err:
         replica = g.pop("db_replica", None)
         if replica is None or not err.connection_invalidated and not _is_connection_error(err):
@@ -75,7 +80,7 @@ def read_with_fallback(read):
         replica_health.mark_down(replica, current_app.config["REPLICA_RETRY_SECONDS"])
         db.session.rollback()
         g.db_primary = True
-        return read()
+        return autocommit_read()
 
 
 def _is_connection_error(err: DBAPIError) -> bool:

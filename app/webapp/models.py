@@ -24,5 +24,10 @@ class Note(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "body": self.body,
-                "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat()}
+        return serialize(self)
+
+
+def serialize(note) -> dict:
+    """A note, or a row of the notes table, as the API returns it."""
+    return {"id": note.id, "title": note.title, "body": note.body,
+            "created_at": note.created_at.isoformat(), "updated_at": note.updated_at.isoformat()}

@@ -1,0 +1,102 @@
+"""Application speed against the real Gunicorn config, with a minimal Flask app as the reference in the same run.
+
+Targets (issue 4): /health >= 0.9x the minimal app's requests/s; a cached GET of the API >= 0.6x; an uncached GET
+from PostgreSQL >= 0.3x; p99 latency reported. Everything on loopback, bounded in time.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from deploy.local.servers import PostgresServer, RedisServer, free_port, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+WORKERS, THREADS = "2", "4"
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict, cwd: Path):
+    port = free_port()
+    env = {**os.environ, **env, "PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": WORKERS,
+           "GUNICORN_THREADS": THREADS, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(ROOT / "app" / "gunicorn.conf.py"),
+                                app_spec], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: requests.get(f"{base}/health", timeout=1).ok, 60, app_spec)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def wrk(url: str) -> dict:
+    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", url],
+                         capture_output=True, text=True, check=True, timeout=DURATION + 60).stdout
+
+    def latency(label):
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": latency("50%"),
+            "p99": latency("99%"), "errors": (int(errors.group(1)) if errors else 0)
+            + (sum(map(int, socket_errors.groups())) if socket_errors else 0)}
+
+
+def main() -> int:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}; gunicorn {WORKERS} gthread workers x {THREADS} threads; wrk -t2 "
+          f"-c{CONNECTIONS} -d{DURATION}s")
+    primary = PostgresServer.create(durable=True)
+    redis_server = RedisServer().start()
+    try:
+        primary.create_database("bench")
+        env = {"APP_ENV": "staging", "SECRET_KEY": "b" * 48, "DATABASE_HOST": "127.0.0.1",
+               "DATABASE_PORT": str(primary.port), "DATABASE_NAME": "bench", "DATABASE_USER": "postgres",
+               "DATABASE_PASSWORD": primary.password, "LOG_LEVEL": "INFO"}
+        subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "db", "upgrade"], cwd=ROOT / "app",
+                       env={**os.environ, **env}, check=True, capture_output=True)
+        results = {}
+        with gunicorn("minimal_app:app", {}, ROOT / "bench") as base:
+            results["minimal /health"] = wrk(f"{base}/health")
+        with gunicorn("webapp:create_app()", {**env, "REDIS_URL": redis_server.url()}, ROOT / "app") as base:
+            note = requests.post(f"{base}/api/notes", json={"title": "bench", "body": "x" * 200}, timeout=5).json()
+            requests.get(f"{base}/api/notes/{note['id']}", timeout=5)  # warm the cache
+            results["app /health"] = wrk(f"{base}/health")
+            results["app cached GET /api/notes/<id>"] = wrk(f"{base}/api/notes/{note['id']}")
+        with gunicorn("webapp:create_app()", env, ROOT / "app") as base:  # no Redis: every GET reads PostgreSQL
+            results["app uncached GET /api/notes/<id>"] = wrk(f"{base}/api/notes/{note['id']}")
+    finally:
+        redis_server.destroy()
+        primary.destroy()
+
+    reference = results["minimal /health"]["rps"]
+    targets = {"app /health": 0.9, "app cached GET /api/notes/<id>": 0.6, "app uncached GET /api/notes/<id>": 0.3}
+    print("| endpoint | requests/s | x minimal | target | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    ok = True
+    for name, r in results.items():
+        ratio = r["rps"] / reference
+        target = targets.get(name)
+        met = target is None or ratio >= target
+        ok = ok and met and r["errors"] == 0
+        print(f"| {name} | {r['rps']:.0f} | {ratio:.2f} | {f'>= {target}' if target else 'reference'}"
+              f"{'' if met else ' MISSED'} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""The reference for the application benchmark: the smallest Flask app, served by the same Gunicorn config."""
+
+from flask import Flask, jsonify
+
+app = Flask(__name__)
+
+
+@app.get("/health")
+def health():
+    return jsonify(status="ok")
