@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: setup plan plan-json test lint bench clean
+.PHONY: setup system-packages plan plan-json test lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,10 @@ plan: setup  ## offline plan of a stack: make plan STACK=prod
 plan-json: setup
 	$(PY) -m infra.plan --stack $(STACK) --json
 
-test: setup  ## lint and the whole test suite
+system-packages:  ## PostgreSQL 15, Redis (and wrk for bench) from Debian, when missing
+	bash deploy/install-system-packages.sh
+
+test: setup system-packages  ## lint and the whole test suite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -28,6 +31,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup  ## speed targets, measured (not timed tests); results go to docs/benchmarks.md by hand
+	bash deploy/install-system-packages.sh --bench
 	$(PY) -m bench.infra
 	$(PY) -m bench.app
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Debian packages the tests and the benchmarks need (real servers, load generator). Installs the missing ones
+# (as root, or through sudo); lists them and exits 1 when it cannot.
+set -euo pipefail
+
+packages=()
+command -v make >/dev/null || packages+=(make)
+python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || packages+=(postgresql-15 postgresql-client-15)
+command -v redis-server >/dev/null || packages+=(redis-server)
+if [ "${1:-}" = "--bench" ]; then
+    command -v wrk >/dev/null || packages+=(wrk)
+fi
+[ ${#packages[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    run=()
+elif command -v sudo >/dev/null; then
+    run=(sudo)
+else
+    echo "error: missing Debian packages: ${packages[*]}; install them (apt-get install ${packages[*]})" >&2
+    exit 1
+fi
+"${run[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${run[@]}" apt-get install -y -qq "${packages[@]}" >/dev/null
