@@ -41,17 +41,23 @@ def client(app):
 def postgres():
     """A PostgreSQL 15 primary and a streaming replica (pg_basebackup), for the whole session."""
     primary = PostgresServer.create()
-    replica = PostgresServer.replica_of(primary)
-    yield primary, replica
-    replica.destroy()
-    primary.destroy()
+    try:
+        replica = PostgresServer.replica_of(primary)
+        try:
+            yield primary, replica
+        finally:
+            replica.destroy()
+    finally:
+        primary.destroy()
 
 
 @pytest.fixture(scope="session")
 def redis_server():
-    server = RedisServer().start()
-    yield server
-    server.destroy()
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.destroy()
 
 
 @pytest.fixture
