@@ -14,7 +14,19 @@ def _int(name: str, default: int) -> int:
 
 bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{_int('PORT', 8000)}"
 worker_class = "gthread"
-workers = _int("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count()))
+def available_cpus() -> int:
+    """CPUs this container may use: the cgroup v2 quota when there is one (the host's count is not the task's
+    share), else the CPUs the process may run on."""
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        if quota != "max":
+            return max(1, int(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else multiprocessing.cpu_count()
+
+
+workers = _int("WEB_CONCURRENCY", max(2, available_cpus()))
 threads = _int("GUNICORN_THREADS", 4)
 keepalive = _int("GUNICORN_KEEPALIVE", 75)
 timeout = _int("GUNICORN_TIMEOUT", 30)
@@ -32,8 +44,4 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-access_log_format = (
-    '{"time": "%(t)s", "logger": "gunicorn.access", "remote_addr": "%(h)s", "method": "%(m)s", '
-    '"path": "%(U)s", "query": "%(q)s", "status": %(s)s, "bytes": "%(B)s", "duration_us": %(D)s, '
-    '"request_id": "%({x-request-id}o)s", "user_agent": "%(a)s"}'
-)
+logger_class = "webapp.access_log.JsonAccessLogger"  # one JSON object per request, properly escaped

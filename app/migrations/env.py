@@ -51,10 +51,13 @@ def run_migrations_online():
             connection.commit()
         finally:
             if postgres:
-                connection.rollback()
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-                connection.commit()
-                log.info("migration lock released")
+                try:
+                    connection.rollback()
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                    connection.commit()
+                    log.info("migration lock released")
+                except Exception:  # noqa: BLE001 a lost connection released the lock; keep the original error
+                    log.warning("could not release the migration lock explicitly (the session is gone)")
 
 
 if context.is_offline_mode():

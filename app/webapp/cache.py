@@ -12,7 +12,6 @@ import redis
 from flask import current_app
 
 log = logging.getLogger(__name__)
-_clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
 
@@ -22,15 +21,18 @@ class Cache:
 
     @property
     def client(self) -> redis.Redis | None:
-        url = current_app.config.get("REDIS_URL")
-        if not url:
-            return None
-        with _clients_lock:
-            if url not in _clients:
+        """This app's Redis client (one connection pool per process, made on first use after the fork)."""
+        extensions = current_app.extensions
+        client = extensions.get("redis_client", False)
+        if client is False:
+            with _clients_lock:
+                url = current_app.config.get("REDIS_URL")
                 timeout = current_app.config["REDIS_TIMEOUT_SECONDS"]
-                _clients[url] = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                                     health_check_interval=30, decode_responses=True)
-            return _clients[url]
+                client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                              health_check_interval=30, decode_responses=True) if url else None
+                extensions.setdefault("redis_client", client)
+                client = extensions["redis_client"]
+        return client
 
     def _usable(self) -> redis.Redis | None:
         client = self.client
@@ -53,33 +55,34 @@ class Cache:
             self._failed(err)
             return None
 
-    def set(self, key: str, value) -> str:
-        """Cache a value as JSON text; return that text."""
+    def set(self, key: str, value, *, only_if_absent: bool = False, ttl: int | None = None) -> str:
+        """Cache a value as JSON text; return that text. Reads populate with `only_if_absent`, so a read that
+        raced a write (or came from a lagging replica) never overwrites what the write stored."""
         text = json.dumps(value, separators=(",", ":"))
         client = self._usable()
         if client is None:
             return text
         try:
-            client.set(key, text, ex=current_app.config["CACHE_TTL_SECONDS"])
+            client.set(key, text, ex=ttl or current_app.config["CACHE_TTL_SECONDS"], nx=only_if_absent)
         except redis.RedisError as err:
             self._failed(err)
         return text
 
-    def delete(self, *keys: str) -> None:
-        client = self._usable()
-        if client is None or not keys:
-            return
-        try:
-            client.delete(*keys)
-        except redis.RedisError as err:
-            self._failed(err)
+    def store(self, key: str, value) -> None:
+        """After a write: store the fresh value (None for a deleted item), tried even while this process thinks
+        Redis is down, since another process may still be reading it."""
+        self._write(lambda client: client.set(key, json.dumps(value, separators=(",", ":")),
+                                              ex=current_app.config["CACHE_TTL_SECONDS"]))
 
     def incr(self, key: str) -> None:
-        client = self._usable()
+        self._write(lambda client: client.incr(key))
+
+    def _write(self, operation) -> None:
+        client = self.client
         if client is None:
             return
         try:
-            client.incr(key)
+            operation(client)
         except redis.RedisError as err:
             self._failed(err)
 

@@ -45,12 +45,12 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not true or false")
 
 
-def database_url(host: str | None = None) -> str | None:
-    """DATABASE_URL, or a PostgreSQL URL built from DATABASE_HOST/PORT/NAME/USER/PASSWORD (host overridable for
-    replicas); None when neither is set."""
-    if os.environ.get("DATABASE_URL") and host is None:
+def database_url() -> str | None:
+    """DATABASE_URL, or a PostgreSQL URL built from DATABASE_HOST/PORT/NAME/USER/PASSWORD; None when neither is
+    set."""
+    if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
-    host = host or os.environ.get("DATABASE_HOST")
+    host = os.environ.get("DATABASE_HOST")
     if not host:
         return None
     user = quote(os.environ.get("DATABASE_USER", "postgres"), safe="")
@@ -64,9 +64,21 @@ def database_url(host: str | None = None) -> str | None:
     return f"postgresql+psycopg://{credentials}{host}:{port}/{name}?sslmode={sslmode}"
 
 
-def replica_urls() -> list[str]:
+def replica_urls(primary_url: str) -> list[str]:
+    """One URL per DATABASE_REPLICA_HOSTS entry (host or host:port): the primary's URL (from DATABASE_URL or the
+    parts) with the host and port replaced, so replicas use the same user, password, database and options."""
+    from sqlalchemy.engine import make_url
+
     hosts = [h.strip() for h in os.environ.get("DATABASE_REPLICA_HOSTS", "").split(",") if h.strip()]
-    return [database_url(host) for host in hosts]
+    if not hosts:
+        return []
+    primary = make_url(primary_url)
+    urls = []
+    for host in hosts:
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
+        urls.append(primary.set(host=name, port=int(port) if port else primary.port)
+                    .render_as_string(hide_password=False))
+    return urls
 
 
 class Config:
@@ -90,7 +102,8 @@ class Config:
         # the same pool settings explicitly.
         self.SQLALCHEMY_BINDS = {f"replica_{i}": {"url": url, "pool_pre_ping": True,
                                                   "pool_recycle": engine["pool_recycle"], **postgres}
-                                 for i, url in enumerate(replica_urls())}
+                                 for i, url in enumerate(replica_urls(self.SQLALCHEMY_DATABASE_URI)
+                                                         if self.SQLALCHEMY_DATABASE_URI else [])}
         self.DATABASE_REPLICAS = list(self.SQLALCHEMY_BINDS)
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
         self.REDIS_URL = os.environ.get("REDIS_URL") or self.redis_url_from_parts()

@@ -12,6 +12,7 @@ from flask import current_app, g, has_app_context
 from flask_sqlalchemy.session import Session
 from sqlalchemy import Delete, Insert, Update, event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,13 @@ def read_with_fallback(read):
 
     try:
         return autocommit_read()
-    except DBAPIError as err:
+    except (DBAPIError, PoolTimeout) as err:
         replica = g.pop("db_replica", None)
-        if replica is None or not err.connection_invalidated and not _is_connection_error(err):
+        unreachable = isinstance(err, PoolTimeout) or err.connection_invalidated or _is_connection_error(err)
+        if replica is None or not unreachable:
             raise
-        log.warning("replica %s failed, reading from the primary", replica, extra={"error": str(err.orig)})
+        log.warning("replica %s failed, reading from the primary", replica,
+                    extra={"error": str(getattr(err, "orig", err))})
         replica_health.mark_down(replica, current_app.config["REPLICA_RETRY_SECONDS"])
         db.session.rollback()
         g.db_primary = True

@@ -53,7 +53,9 @@ def init_request_ids(app: Flask) -> None:
     @app.after_request
     def log_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        if request.path != "/health":
-            access.info("request", extra={"method": request.method, "path": request.path,
-                                          "status": response.status_code, "remote_addr": request.remote_addr})
+        # Gunicorn's JSON access line already records every request with this id (from the response header);
+        # the app's own line is for debugging, so it costs nothing at INFO.
+        if access.isEnabledFor(logging.DEBUG) and request.path != "/health":
+            access.debug("request", extra={"method": request.method, "path": request.path,
+                                           "status": response.status_code, "remote_addr": request.remote_addr})
         return response

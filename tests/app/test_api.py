@@ -127,12 +127,28 @@ def test_production_session_cookies_are_secure(monkeypatch):
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
 
-def test_logs_are_json_with_the_request_id(client, capsys):
-    client.get("/api/notes", headers={"X-Request-ID": "trace-me-1"})
+def test_logs_are_json_with_the_request_id(monkeypatch, capsys):
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    client = create_app("testing").test_client()
+    client.get("/health/nope", headers={"X-Request-ID": "trace-me-1"})
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     request_line = next(line for line in lines if line.get("message") == "request")
-    assert request_line["request_id"] == "trace-me-1" and request_line["path"] == "/api/notes"
-    assert request_line["status"] == 200 and request_line["level"] == "INFO"
+    assert request_line["request_id"] == "trace-me-1" and request_line["path"] == "/health/nope"
+    assert request_line["status"] == 404 and request_line["level"] == "DEBUG"
+
+
+def test_log_lines_inside_a_request_carry_its_id(app, capsys):
+    import logging
+
+    @app.get("/noisy")
+    def noisy():
+        logging.getLogger("webapp.test").warning("something to see")
+        return {"ok": True}
+
+    app.test_client().get("/noisy", headers={"X-Request-ID": "trace-me-2"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    warning = next(line for line in lines if line.get("message") == "something to see")
+    assert warning["request_id"] == "trace-me-2" and warning["level"] == "WARNING"
 
 
 def test_sentry_is_initialised_only_with_a_dsn(monkeypatch):

@@ -80,3 +80,12 @@ def test_preflight_refuses_with_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: refusing to start with APP_ENV=production")
     assert "Traceback" not in done.stderr
+
+
+def test_replicas_share_the_primarys_credentials_whether_from_database_url_or_parts(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app:s3cret@db.internal:5432/appdb?sslmode=require")
+    monkeypatch.setenv("DATABASE_REPLICA_HOSTS", "r1.internal,r2.internal:6432")
+    binds = config.load("testing").SQLALCHEMY_BINDS
+    assert [b["url"] for b in binds.values()] == [
+        "postgresql+psycopg://app:s3cret@r1.internal:5432/appdb?sslmode=require",
+        "postgresql+psycopg://app:s3cret@r2.internal:6432/appdb?sslmode=require"]

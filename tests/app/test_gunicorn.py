@@ -85,6 +85,20 @@ def test_serves_health_and_the_api_with_json_access_logs(served):
               if line.startswith("{") and '"gunicorn.access"' in line]
     assert any(a["request_id"] == "gunicorn-test-1" and a["status"] == 201 for a in access)
     assert "Running upgrade  -> 0001" in log.read_text()
+    # Gunicorn's access log is built with json.dumps: a backslash or a quote cannot break the line.
+    requests.get(f"{base}/health%5C%22x", timeout=5, headers={"User-Agent": 'evil\\agent "quoted"'})
+    lines = [json.loads(line) for line in log.read_text().splitlines()
+             if line.startswith("{") and '"gunicorn.access"' in line]
+    assert any(line["user_agent"] == 'evil\\agent "quoted"' for line in lines)
+
+
+def test_the_server_recovers_by_itself_after_the_primary_restarts(served):
+    process, base, log, primary = served
+    assert requests.post(f"{base}/api/notes", json={"title": "before"}, timeout=5).status_code == 201
+    primary.restart()
+    after = requests.post(f"{base}/api/notes", json={"title": "after"}, timeout=10)
+    assert after.status_code == 201 and requests.get(f"{base}/api/notes", timeout=5).json()["total"] == 2
+    assert process.poll() is None  # the same Gunicorn, never restarted
 
 
 def test_sigterm_lets_an_in_flight_request_finish(served):

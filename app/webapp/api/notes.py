@@ -16,6 +16,7 @@ COLUMNS = tuple(Note.__table__.c)  # reads select rows, not ORM objects: half th
 bp = Blueprint("notes", __name__, url_prefix="/api/notes")
 LIST_VERSION = "notes:list-version"
 MAX_PER_PAGE = 100
+LIST_TTL_SECONDS = 5
 
 
 def _payload(partial: bool) -> dict:
@@ -66,8 +67,9 @@ def _note_key(note_id: int) -> str:
     return f"notes:{note_id}"
 
 
-def _invalidate(note_id: int) -> None:
-    cache.delete(_note_key(note_id))
+def _written(note_id: int, value: dict | None) -> None:
+    """After a commit: the fresh note (or a tombstone) into the cache, and every cached list page retired."""
+    cache.store(_note_key(note_id), value)
     cache.incr(LIST_VERSION)
 
 
@@ -86,7 +88,9 @@ def list_notes():
                                   .offset((page - 1) * per_page)).all()
         return {"items": [serialize(row) for row in rows], "page": page, "per_page": per_page, "total": total}
 
-    return _json(cache.set(key, read_with_fallback(read)))
+    # List pages live briefly: one computed on a lagging replica just after a write would otherwise be served for
+    # the full TTL under the new version.
+    return _json(cache.set(key, read_with_fallback(read), only_if_absent=True, ttl=LIST_TTL_SECONDS))
 
 
 @bp.post("")
@@ -95,19 +99,21 @@ def create_note():
     note = Note(title=fields["title"], body=fields.get("body", ""))
     db.session.add(note)
     db.session.commit()
-    cache.incr(LIST_VERSION)
+    _written(note.id, note.to_dict())
     return jsonify(note.to_dict()), 201, {"Location": f"/api/notes/{note.id}"}
 
 
 @bp.get("/<int:note_id>")
 def get_note(note_id: int):
     cached = cache.get(_note_key(note_id))
+    if cached == "null":  # tombstone of a deleted note
+        return jsonify(error="not_found", message=f"no note {note_id}"), 404
     if cached is not None:
         return _json(cached)
     row = read_with_fallback(lambda: db.session.execute(select(*COLUMNS).where(Note.id == note_id)).first())
     if row is None:
         return jsonify(error="not_found", message=f"no note {note_id}"), 404
-    return _json(cache.set(_note_key(note_id), serialize(row)))
+    return _json(cache.set(_note_key(note_id), serialize(row), only_if_absent=True))
 
 
 @bp.route("/<int:note_id>", methods=["PUT", "PATCH"])
@@ -119,8 +125,9 @@ def update_note(note_id: int):
     for name, value in fields.items():
         setattr(note, name, value)
     db.session.commit()
-    _invalidate(note_id)
-    return jsonify(note.to_dict())
+    result = note.to_dict()
+    _written(note_id, result)
+    return jsonify(result)
 
 
 @bp.delete("/<int:note_id>")
@@ -130,5 +137,5 @@ def delete_note(note_id: int):
         return jsonify(error="not_found", message=f"no note {note_id}"), 404
     db.session.delete(note)
     db.session.commit()
-    _invalidate(note_id)
+    _written(note_id, None)
     return "", 204

@@ -1,0 +1,2 @@
+// Served by nginx from app/webapp/static with Cache-Control: immutable.
+document.documentElement.dataset.ready = "true";

@@ -1,0 +1,215 @@
+"""The self-hosted topology on this machine, without Docker: PostgreSQL primary + streaming replica, Redis with a
+password, N Gunicorn instances started by the real entrypoint (preflight, locked migration, Gunicorn with
+app/gunicorn.conf.py), and nginx with a self-signed certificate in front, all on free loopback ports.
+
+The native runner (`make local`), the end-to-end tests and the benchmark use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from deploy.local.servers import PG_BIN, PostgresServer, RedisServer, free_port, wait_until
+from deploy.nginx.render import NginxSite
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app"
+NGINX_USER = "www-data"
+
+
+def _as_nginx_user(command: list[str]) -> list[str]:
+    return ["runuser", "-u", NGINX_USER, "--", *command] if os.geteuid() == 0 else command
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "7", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+@dataclass
+class GunicornInstance:
+    port: int
+    log: Path
+    process: subprocess.Popen | None = None
+
+    def start(self, env: dict) -> None:
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen([str(APP / "entrypoint.sh")], env={**env, "PORT": str(self.port)},
+                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{self.port}/health", timeout=1).ok, timeout,
+                   f"gunicorn on {self.port}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the whole instance: the master and its workers (one process group)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=60)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.process:
+            try:  # any worker left behind
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+@dataclass
+class LocalTopology:
+    instances: int = 2
+    workers: int = 2
+    threads: int = 4
+    extra_env: dict = field(default_factory=dict)
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="flask-local-")))
+
+    def start(self) -> LocalTopology:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.primary = PostgresServer.create(durable=True)
+        self.replica = PostgresServer.replica_of(self.primary)
+        self.redis = RedisServer(password=secrets.token_urlsafe(24)).start()
+        self.primary.create_database("app")
+        self.env = {
+            **os.environ, "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(self.primary.port), "DATABASE_NAME": "app",
+            "DATABASE_USER": "postgres", "DATABASE_PASSWORD": self.primary.password,
+            "DATABASE_REPLICA_HOSTS": f"127.0.0.1:{self.replica.port}", "REDIS_URL": self.redis.url(),
+            "PROXY_COUNT": "1", "FORWARDED_ALLOW_IPS": "127.0.0.1", "BIND_HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": str(self.workers), "GUNICORN_THREADS": str(self.threads), "RUN_MIGRATIONS": "true",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            **self.extra_env,
+        }
+        self.gunicorns = [GunicornInstance(free_port(), self.directory / f"gunicorn-{i + 1}.log")
+                          for i in range(self.instances)]
+        for instance in self.gunicorns:  # started together: the migration lock sorts them out
+            instance.start(self.env)
+        for instance in self.gunicorns:
+            instance.wait_ready()
+
+        nginx_dir = self.directory / "nginx"
+        nginx_dir.mkdir()
+        self.certificate, key = self_signed_certificate(nginx_dir)
+        self.http_port, self.https_port = free_port(), free_port()
+        site = NginxSite(upstreams=[f"127.0.0.1:{g.port}" for g in self.gunicorns],
+                         certificate=str(self.certificate), certificate_key=str(key),
+                         static_root=str(APP / "webapp" / "static"), runtime=str(nginx_dir),
+                         http_listen=f"127.0.0.1:{self.http_port}", https_listen=f"127.0.0.1:{self.https_port}",
+                         https_port=self.https_port, access_log=str(nginx_dir / "access.log"),
+                         error_log=str(nginx_dir / "error.log"))
+        self.nginx_conf = nginx_dir / "nginx.conf"
+        self.nginx_conf.write_text(site.render())
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, NGINX_USER)
+            for path in nginx_dir.rglob("*"):
+                shutil.chown(path, NGINX_USER)
+            shutil.chown(nginx_dir, NGINX_USER)
+        self.nginx = subprocess.Popen(_as_nginx_user(["nginx", "-p", str(nginx_dir), "-c", str(self.nginx_conf),
+                                                      "-g", "daemon off;"]),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_until(lambda: requests.get(f"{self.url}/health", verify=str(self.certificate), timeout=1).ok, 30,
+                   "nginx")
+        self._write_state()
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://localhost:{self.http_port}"
+
+    def describe(self) -> str:
+        lines = [f"  {self.url}  (nginx, HTTPS, self-signed: {self.certificate})",
+                 f"  {self.http_url}  (redirects to HTTPS)"]
+        lines += [f"  http://127.0.0.1:{g.port}  (gunicorn {i + 1}, log {g.log})" for i, g in enumerate(self.gunicorns)]
+        lines += [f"  postgresql://127.0.0.1:{self.primary.port}/app  (primary)",
+                  f"  postgresql://127.0.0.1:{self.replica.port}/app  (streaming replica)",
+                  f"  redis://127.0.0.1:{self.redis.port}  (password in {self.directory / 'state.json'})"]
+        return "\n".join(lines)
+
+    def _write_state(self) -> None:
+        state = {"directory": str(self.directory), "nginx_pid": self.nginx.pid,
+                 "gunicorn_pids": [g.process.pid for g in self.gunicorns], "redis_pid": self.redis.process.pid,
+                 "postgres_data": [str(self.replica.data), str(self.primary.data)],
+                 "postgres_dirs": [str(self.replica.directory), str(self.primary.directory)],
+                 "redis_dir": str(self.redis.directory), "url": self.url,
+                 "redis_password": self.redis.password}
+        (self.directory / "state.json").write_text(json.dumps(state, indent=2))
+
+    def stop(self) -> None:
+        """Stop everything, front to back; safe to call on a half-started topology."""
+        nginx = getattr(self, "nginx", None)
+        if nginx and nginx.poll() is None:
+            nginx.send_signal(signal.SIGQUIT)  # graceful: finish in-flight requests
+            try:
+                nginx.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(nginx.pid, signal.SIGKILL)
+                nginx.wait(timeout=30)
+        for instance in getattr(self, "gunicorns", []):
+            instance.stop()
+        for name in ("redis", "replica", "primary"):
+            server = getattr(self, name, None)
+            if server is not None:
+                server.destroy()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def stop_from_state(state_file: Path) -> list[str]:
+    """Stop a topology another process started (`make local-down`), from its state file; return what was done."""
+    state = json.loads(state_file.read_text())
+    done = []
+    for pid, sig, name in ([(state["nginx_pid"], signal.SIGQUIT, "nginx")]
+                           + [(pid, signal.SIGTERM, "gunicorn") for pid in state["gunicorn_pids"]]
+                           + [(state["redis_pid"], signal.SIGTERM, "redis")]):
+        try:
+            os.kill(pid, sig)
+            done.append(f"stopped {name} ({pid})")
+        except ProcessLookupError:
+            pass
+    for pid in state["gunicorn_pids"]:
+        try:
+            wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 60, f"gunicorn {pid} exiting")
+        except TimeoutError:
+            os.killpg(pid, signal.SIGKILL)
+    for data in state["postgres_data"]:
+        if Path(data, "postmaster.pid").exists():
+            command = [str(PG_BIN / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"]
+            subprocess.run(["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command,
+                           check=False, capture_output=True)
+            done.append(f"stopped postgres ({data})")
+    for path in [*state["postgres_dirs"], state["redis_dir"], state["directory"]]:
+        shutil.rmtree(path, ignore_errors=True)
+    return done

@@ -1,0 +1,104 @@
+"""Render nginx.conf.template for one topology: which Gunicorn instances, where the certificate and the static
+files are, where logs and runtime files go. Used by the native runner, the tests and (for compose) `python -m
+deploy.nginx.render --compose`, whose output is committed as deploy/nginx/compose.conf."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+COMPOSE_CONF = Path(__file__).with_name("compose.conf")
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": '"max-age=31536000; includeSubDomains"',
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+PROXY_SETTINGS = """\
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_set_header Host $host;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+proxy_set_header X-Forwarded-Proto $scheme;
+proxy_set_header X-Request-ID $req_id;
+proxy_connect_timeout 3s;
+proxy_send_timeout 30s;
+proxy_read_timeout 60s;
+# Retry on another instance only when the first could not have acted: nginx never retries a non-idempotent
+# request (POST, PATCH, LOCK) once it was sent, unless told to with "non_idempotent", which this does not.
+proxy_next_upstream error timeout http_502 http_503;
+proxy_next_upstream_tries 2;
+proxy_next_upstream_timeout 10s;"""
+
+
+@dataclass
+class NginxSite:
+    upstreams: list[str]
+    certificate: str
+    certificate_key: str
+    static_root: str
+    runtime: str
+    http_listen: str = "80"
+    https_listen: str = "443"
+    https_port: int = 443
+    backup: str | None = None
+    ocsp_stapling: bool = False
+    resolver: str = "127.0.0.11"  # for OCSP stapling; Docker's embedded DNS in compose
+    access_log: str = "/dev/stdout"
+    error_log: str = "/dev/stderr"
+    mime_types: str = "/etc/nginx/mime.types"
+    hidden: list[str] = field(default_factory=lambda: list(SECURITY_HEADERS))
+
+    def render(self) -> str:
+        servers = [f"        server {u} max_fails=3 fail_timeout=10s;" for u in self.upstreams]
+        if self.backup:
+            servers.append(f"        server {self.backup} backup;")
+        headers = [f"        proxy_hide_header {name};" for name in self.hidden]  # the app sets them too
+        headers += [f"        add_header {name} {value} always;" for name, value in SECURITY_HEADERS.items()]
+        ocsp = (f"        ssl_stapling on;\n        ssl_stapling_verify on;\n"
+                f"        resolver {self.resolver} valid=300s ipv6=off;\n        resolver_timeout 5s;"
+                if self.ocsp_stapling else "        # OCSP stapling: on for a certificate from a public CA.")
+        values = {
+            "RUNTIME": self.runtime, "ERROR_LOG": self.error_log, "ACCESS_LOG": self.access_log,
+            "MIME_TYPES": self.mime_types, "UPSTREAM_SERVERS": "\n".join(servers),
+            "HTTP_LISTEN": self.http_listen, "HTTPS_LISTEN": self.https_listen,
+            "HTTPS_PORT_SUFFIX": "" if self.https_port == 443 else f":{self.https_port}",
+            "CERTIFICATE": self.certificate, "CERTIFICATE_KEY": self.certificate_key,
+            "STATIC_ROOT": self.static_root.rstrip("/"), "OCSP_STAPLING": ocsp,
+            "SECURITY_HEADERS": "\n".join(headers),
+            "PROXY_SETTINGS": "\n".join(f"            {line}" for line in PROXY_SETTINGS.splitlines()),
+        }
+        text = TEMPLATE.read_text()
+        for key, value in values.items():
+            text = text.replace(f"@@{key}@@", value)
+        if "@@" in text:
+            raise ValueError("unrendered placeholder in nginx.conf.template")
+        return text
+
+
+def compose_site() -> NginxSite:
+    """The docker compose topology: two web containers, certificates from a volume, OCSP stapling on."""
+    return NginxSite(upstreams=["web1:8000", "web2:8000"], certificate="/etc/nginx/certs/fullchain.pem",
+                     certificate_key="/etc/nginx/certs/privkey.pem", static_root="/srv/static",
+                     runtime="/tmp", ocsp_stapling=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--compose", action="store_true", help=f"write {COMPOSE_CONF.name}")
+    args = parser.parse_args(argv)
+    if args.compose:
+        COMPOSE_CONF.write_text(compose_site().render())
+        return 0
+    parser.print_help(sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
