@@ -6,6 +6,7 @@ import logging
 import os
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config as config_module
@@ -21,6 +22,7 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
     settings = config_module.load(env_name)
     configure_logging(settings.LOG_LEVEL)
     app = Flask(__name__)
+    app.session_interface = CookieSessions()
     app.config.from_object(settings)
     app.config.update(overrides or {})
 
@@ -50,6 +52,17 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
                                                          "replicas": len(app.config["DATABASE_REPLICAS"]),
                                                          "redis": bool(app.config["REDIS_URL"])})
     return app
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per app instead of per request (it
+    was a fifth of a cached API read)."""
+
+    def get_signing_serializer(self, app):
+        serializer = app.extensions.get("session_serializer")
+        if serializer is None:
+            serializer = app.extensions["session_serializer"] = super().get_signing_serializer(app)
+        return serializer
 
 
 def _init_sentry(app: Flask) -> None:
