@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: setup system-packages plan plan-json test lint bench clean
+.PHONY: setup system-packages plan plan-json test lint bench local local-down clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench: setup  ## speed targets, measured (not timed tests); results go to docs/b
 	bash deploy/install-system-packages.sh --bench
 	$(PY) -m bench.infra
 	$(PY) -m bench.app
+
+local: setup system-packages  ## the self-hosted topology on this machine (nginx, 2 Gunicorn, PostgreSQL + replica, Redis)
+	$(PY) -m deploy.local.run up
+
+local-down:  ## stop a `make local` running in another shell
+	$(PY) -m deploy.local.run down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -25,11 +25,7 @@ from deploy.nginx.render import NginxSite
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
-NGINX_USER = "www-data"
-
-
-def _as_nginx_user(command: list[str]) -> list[str]:
-    return ["runuser", "-u", NGINX_USER, "--", *command] if os.geteuid() == 0 else command
+NGINX_USER = "www-data"  # nginx's workers drop to it when the master runs as root, as in any install
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -127,16 +123,17 @@ class LocalTopology:
                          static_root=str(APP / "webapp" / "static"), runtime=str(nginx_dir),
                          http_listen=f"127.0.0.1:{self.http_port}", https_listen=f"127.0.0.1:{self.https_port}",
                          https_port=self.https_port, access_log=str(nginx_dir / "access.log"),
-                         error_log=str(nginx_dir / "error.log"))
+                         error_log=str(nginx_dir / "error.log"),
+                         user=NGINX_USER if os.geteuid() == 0 else None)
         self.nginx_conf = nginx_dir / "nginx.conf"
         self.nginx_conf.write_text(site.render())
-        if os.geteuid() == 0:
-            shutil.chown(self.directory, NGINX_USER)
-            for path in nginx_dir.rglob("*"):
-                shutil.chown(path, NGINX_USER)
-            shutil.chown(nginx_dir, NGINX_USER)
-        self.nginx = subprocess.Popen(_as_nginx_user(["nginx", "-p", str(nginx_dir), "-c", str(self.nginx_conf),
-                                                      "-g", "daemon off;"]),
+        for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):  # written by the workers
+            (nginx_dir / temp).mkdir()
+            if os.geteuid() == 0:
+                shutil.chown(nginx_dir / temp, NGINX_USER)
+        os.chmod(self.directory, 0o755)
+        self.nginx = subprocess.Popen(["nginx", "-p", str(nginx_dir), "-c", str(self.nginx_conf), "-g",
+                                       "daemon off;"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         wait_until(lambda: requests.get(f"{self.url}/health", verify=str(self.certificate), timeout=1).ok, 30,
                    "nginx")

@@ -30,9 +30,11 @@ proxy_set_header X-Request-ID $req_id;
 proxy_connect_timeout 3s;
 proxy_send_timeout 30s;
 proxy_read_timeout 60s;
-# Retry on another instance only when the first could not have acted: nginx never retries a non-idempotent
-# request (POST, PATCH, LOCK) once it was sent, unless told to with "non_idempotent", which this does not.
-proxy_next_upstream error timeout http_502 http_503;
+# Retry on another instance only when the first could not answer (refused, reset, timed out); nginx never
+# retries a non-idempotent request (POST, PATCH, LOCK) once sent, unless told "non_idempotent", which this is not.
+# Not on http_503: the application's own 503 (/health/detailed naming a failed dependency) is an answer, and
+# counting it as a failure would take every instance out of the upstream at once.
+proxy_next_upstream error timeout;
 proxy_next_upstream_tries 2;
 proxy_next_upstream_timeout 10s;"""
 
@@ -50,6 +52,7 @@ class NginxSite:
     backup: str | None = None
     ocsp_stapling: bool = False
     resolver: str = "127.0.0.11"  # for OCSP stapling; Docker's embedded DNS in compose
+    user: str | None = None  # workers drop to this user when the master runs as root
     access_log: str = "/dev/stdout"
     error_log: str = "/dev/stderr"
     mime_types: str = "/etc/nginx/mime.types"
@@ -65,6 +68,7 @@ class NginxSite:
                 f"        resolver {self.resolver} valid=300s ipv6=off;\n        resolver_timeout 5s;"
                 if self.ocsp_stapling else "        # OCSP stapling: on for a certificate from a public CA.")
         values = {
+            "USER_DIRECTIVE": f"user {self.user};" if self.user else "# (not root: no user directive)",
             "RUNTIME": self.runtime, "ERROR_LOG": self.error_log, "ACCESS_LOG": self.access_log,
             "MIME_TYPES": self.mime_types, "UPSTREAM_SERVERS": "\n".join(servers),
             "HTTP_LISTEN": self.http_listen, "HTTPS_LISTEN": self.https_listen,
@@ -86,7 +90,7 @@ def compose_site() -> NginxSite:
     """The docker compose topology: two web containers, certificates from a volume, OCSP stapling on."""
     return NginxSite(upstreams=["web1:8000", "web2:8000"], certificate="/etc/nginx/certs/fullchain.pem",
                      certificate_key="/etc/nginx/certs/privkey.pem", static_root="/srv/static",
-                     runtime="/tmp", ocsp_stapling=True)
+                     runtime="/tmp", ocsp_stapling=True, user="nginx")
 
 
 def main(argv=None) -> int:
