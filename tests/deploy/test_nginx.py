@@ -65,8 +65,8 @@ def test_the_compose_copy_is_rendered_from_the_template(tmp_path):
     assert COMPOSE_CONF.read_text() == compose_site().render(), "run: python -m deploy.nginx.render --compose"
     # and nginx accepts it, given local stand-ins for the container's paths
     cert, key = self_signed_certificate(tmp_path)
-    local = (COMPOSE_CONF.read_text().replace("/etc/nginx/certs/fullchain.pem", str(cert))
-             .replace("/etc/nginx/certs/privkey.pem", str(key)).replace("/tmp/", f"{tmp_path}/")
+    local = (COMPOSE_CONF.read_text().replace("/tmp/", f"{tmp_path}/")
+             .replace("/etc/nginx/certs/fullchain.pem", str(cert)).replace("/etc/nginx/certs/privkey.pem", str(key))
              .replace("user nginx;", "user www-data;" if os.geteuid() == 0 else "")
              .replace("resolver 127.0.0.11", "resolver 127.0.0.1").replace("web1:8000", "127.0.0.1:18001")
              .replace("web2:8000", "127.0.0.1:18002"))
