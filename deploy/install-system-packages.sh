@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the tests and the benchmarks need (real servers, load generator). Installs the missing ones
+# Debian packages the tests and the benchmarks need (real servers, nginx, load generator). Installs the missing ones
 # (as root, or through sudo); lists them and exits 1 when it cannot.
 set -euo pipefail
 
@@ -8,6 +8,8 @@ command -v make >/dev/null || packages+=(make)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || packages+=(postgresql-15 postgresql-client-15)
 command -v redis-server >/dev/null || packages+=(redis-server)
+command -v nginx >/dev/null || packages+=(nginx)
+command -v openssl >/dev/null || packages+=(openssl)
 if [ "${1:-}" = "--bench" ]; then
     command -v wrk >/dev/null || packages+=(wrk)
 fi

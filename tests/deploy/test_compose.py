@@ -1,0 +1,61 @@
+"""docker-compose.yml: valid against the compose specification, no secrets in it, every variable documented."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+CHECK = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent)) or "check-jsonschema"
+
+
+def validate(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CHECK, "--builtin-schema", "vendor.compose-spec", str(path)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_valid_against_the_compose_specification():
+    done = validate(COMPOSE)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schema_check_can_fail(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE.read_text().replace("restart: unless-stopped", "restart: [sometimes]", 1))
+    assert validate(broken).returncode != 0
+
+
+def test_topology():
+    compose = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    assert {"web1", "web2", "db", "redis", "nginx"} <= set(services)
+    assert services["db"]["image"].startswith("postgres:15")
+    assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
+    for name in ("db", "redis"):
+        assert services[name]["healthcheck"]["test"]
+    for web in ("web1", "web2"):
+        assert services[web]["depends_on"] == {"db": {"condition": "service_healthy"},
+                                               "redis": {"condition": "service_healthy"}}
+        assert services[web]["environment"]["RUN_MIGRATIONS"] == "true"  # the entrypoint's locked migration
+    assert services["nginx"]["depends_on"] == {"web1": {"condition": "service_healthy"},
+                                               "web2": {"condition": "service_healthy"}}
+    assert any(v.startswith("certs:") for v in services["nginx"]["volumes"])
+    assert all(s["restart"] == "unless-stopped" for s in services.values())
+
+
+def test_no_secrets_in_the_file_and_every_variable_documented():
+    text = COMPOSE.read_text()
+    variables = set(re.findall(r"\$\{([A-Z_]+)", text))
+    documented = {line.split("=")[0] for line in (ROOT / ".env.example").read_text().splitlines()
+                  if "=" in line and not line.startswith("#")}
+    assert variables <= documented, variables - documented
+    compose = yaml.safe_load(text)
+    for service in compose["services"].values():
+        for key, value in (service.get("environment") or {}).items():
+            if any(word in key for word in ("PASSWORD", "SECRET", "TOKEN")):
+                assert str(value).startswith("${") and ":?" in str(value), f"{key} must come from .env"
+    assert (ROOT / ".gitignore").read_text().count(".env") >= 1
