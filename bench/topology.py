@@ -1,0 +1,170 @@
+"""The self-hosted topology under load (issue 5), loopback only, bounded in time.
+
+1. Throughput: wrk through nginx (HTTPS, keep-alive) and directly against the one Gunicorn instance behind it,
+   same workers. Goal: through nginx >= 0.8x direct.
+2. Faults under sustained load (2 instances): kill -9 one Gunicorn worker, then one whole instance, then restart
+   Redis. Failed requests are counted per phase. Goal: no failed idempotent request in any phase, and every
+   acknowledged create readable afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import requests
+
+from deploy.local.topology import LocalTopology
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+PHASE_SECONDS = float(os.environ.get("BENCH_PHASE_SECONDS", "6"))
+CLIENTS = 8
+
+
+def wrk(url: str) -> dict:
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{SECONDS}s", "--latency", url], capture_output=True, text=True,
+                         check=True, timeout=SECONDS + 60).stdout
+
+    def latency(label):
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": latency("50%"),
+            "p99": latency("99%"), "errors": int(non_2xx.group(1)) if non_2xx else 0}
+
+
+def throughput() -> list[str]:
+    topology = LocalTopology(instances=1, workers=2).start()
+    try:
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(topology.certificate)
+        note = session.post(f"{topology.url}/api/notes", json={"title": "bench", "body": "x" * 200}, timeout=5).json()
+        direct = f"http://127.0.0.1:{topology.gunicorns[0].port}"
+        paths = {"/health": "/health", "cached GET /api/notes/<id>": f"/api/notes/{note['id']}"}
+        runs: dict[tuple[str, str], list[dict]] = {}
+        for _ in range(ROUNDS):  # interleaved, medians reported
+            for name, path in paths.items():
+                runs.setdefault((name, "direct"), []).append(wrk(f"{direct}{path}"))
+                runs.setdefault((name, "nginx"), []).append(wrk(f"{topology.url}{path}"))
+    finally:
+        topology.stop()
+    lines = ["| endpoint | direct req/s | via nginx (HTTPS) req/s | ratio | target | direct p50/p99 ms | "
+             "nginx p50/p99 ms | errors |", "|---|---|---|---|---|---|---|---|"]
+    for name in paths:
+        d, n = ({k: statistics.median(r[k] for r in runs[(name, via)]) for k in ("rps", "p50", "p99")}
+                for via in ("direct", "nginx"))
+        errors = sum(r["errors"] for via in ("direct", "nginx") for r in runs[(name, via)])
+        ratio = n["rps"] / d["rps"]
+        lines.append(f"| {name} | {d['rps']:.0f} | {n['rps']:.0f} | {ratio:.2f} | >= 0.8"
+                     f"{'' if ratio >= 0.8 else ' MISSED'} | {d['p50']:.1f}/{d['p99']:.1f} | "
+                     f"{n['p50']:.1f}/{n['p99']:.1f} | {errors} |")
+    return lines
+
+
+class Load:
+    """Clients reading known notes (idempotent) and creating new ones (not), counting outcomes per phase."""
+
+    def __init__(self, topology: LocalTopology, note_ids: list[int]):
+        self.topology, self.note_ids = topology, note_ids
+        self.phase = "warm-up"
+        self.counts: Counter = Counter()
+        self.reasons: Counter = Counter()
+        self.acknowledged: list[int] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def client(self, seed: int) -> None:
+        rng = random.Random(seed)
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.topology.certificate)
+        while not self.stop.is_set():
+            write = rng.random() < 0.2
+            kind = "write" if write else "read"
+            try:
+                if write:
+                    response = session.post(f"{self.topology.url}/api/notes", json={"title": "load"}, timeout=10)
+                    ok = response.status_code == 201
+                    if ok:
+                        with self.lock:
+                            self.acknowledged.append(response.json()["id"])
+                else:
+                    response = session.get(f"{self.topology.url}/api/notes/{rng.choice(self.note_ids)}", timeout=10)
+                    ok = response.status_code == 200
+                reason = f"HTTP {response.status_code}"
+            except requests.RequestException as err:
+                ok, reason = False, type(err).__name__
+            with self.lock:
+                self.counts[(self.phase, kind, "ok" if ok else "failed")] += 1
+                if not ok:
+                    self.reasons[(self.phase, kind, reason)] += 1
+
+
+def faults() -> list[str]:
+    topology = LocalTopology(instances=2, workers=2, extra_env={"REPLICA_RETRY_SECONDS": "1"}).start()
+    try:
+        setup = requests.Session()
+        setup.trust_env = False
+        setup.verify = str(topology.certificate)
+        ids = [setup.post(f"{topology.url}/api/notes", json={"title": f"seed {i}"}, timeout=5).json()["id"]
+               for i in range(20)]
+        topology.replica.wait_for_replay(topology.primary.wal_position())
+        load = Load(topology, ids)
+        threads = [threading.Thread(target=load.client, args=(i,)) for i in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+
+        def phase(name, action):
+            load.phase = name
+            action()
+            time.sleep(PHASE_SECONDS)  # sustained load through the fault (a measurement window, not a readiness wait)
+
+        first, second = topology.gunicorns
+        phase("baseline", lambda: None)
+        phase("kill -9 one worker", lambda: os.kill(first.worker_pids()[0], signal.SIGKILL))
+        phase("kill one instance", lambda: second.kill(signal.SIGKILL))
+        phase("restart Redis", lambda: (topology.redis.stop(), topology.redis.start()))
+        load.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        topology.replica.wait_for_replay(topology.primary.wal_position())
+        lost = [i for i in load.acknowledged
+                if setup.get(f"{topology.url}/api/notes/{i}", timeout=10).status_code != 200]
+    finally:
+        topology.stop()
+    lines = ["| phase | reads ok | reads failed | writes ok | writes failed |", "|---|---|---|---|---|"]
+    for name in ("baseline", "kill -9 one worker", "kill one instance", "restart Redis"):
+        c = load.counts
+        lines.append(f"| {name} | {c[(name, 'read', 'ok')]} | {c[(name, 'read', 'failed')]} | "
+                     f"{c[(name, 'write', 'ok')]} | {c[(name, 'write', 'failed')]} |")
+    failed_reads = sum(v for (p, kind, outcome), v in load.counts.items() if kind == "read" and outcome == "failed")
+    lines.append(f"\nacknowledged creates: {len(load.acknowledged)}, not readable afterwards: {len(lost)}; "
+                 f"failed idempotent requests: {failed_reads} (goal 0)")
+    lines += [f"  {phase} / {kind}: {count} x {reason}" for (phase, kind, reason), count in load.reasons.items()]
+    return lines
+
+
+def main() -> int:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}; wrk -t2 -c16 -d{SECONDS}s x {ROUNDS} rounds; faults: {CLIENTS} clients, "
+          f"{PHASE_SECONDS:.0f} s per phase, 20 % writes")
+    if os.environ.get("BENCH_ONLY") != "faults":
+        print("\n".join(throughput()))
+        print()
+    print("\n".join(faults()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
