@@ -34,6 +34,7 @@ bench: setup  ## speed targets, measured (not timed tests); results go to docs/b
 	bash deploy/install-system-packages.sh --bench
 	$(PY) -m bench.infra
 	$(PY) -m bench.app
+	$(PY) -m bench.topology
 
 local: setup system-packages  ## the self-hosted topology on this machine (nginx, 2 Gunicorn, PostgreSQL + replica, Redis)
 	$(PY) -m deploy.local.run up

@@ -198,7 +198,7 @@ def stop_from_state(state_file: Path) -> list[str]:
             pass
     for pid in state["gunicorn_pids"]:
         try:
-            wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 60, f"gunicorn {pid} exiting")
+            wait_until(lambda pid=pid: not _alive(pid), 60, f"gunicorn {pid} exiting")
         except TimeoutError:
             os.killpg(pid, signal.SIGKILL)
     for data in state["postgres_data"]:
@@ -210,3 +210,11 @@ def stop_from_state(state_file: Path) -> list[str]:
     for path in [*state["postgres_dirs"], state["redis_dir"], state["directory"]]:
         shutil.rmtree(path, ignore_errors=True)
     return done
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for its parent (the `up` process) to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
