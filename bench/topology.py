@@ -141,6 +141,7 @@ def faults() -> list[str]:
         topology.replica.wait_for_replay(topology.primary.wal_position())
         lost = [i for i in load.acknowledged
                 if setup.get(f"{topology.url}/api/notes/{i}", timeout=10).status_code != 200]
+        error_log = (topology.directory / "nginx" / "error.log").read_text().splitlines()
     finally:
         topology.stop()
     lines = ["| phase | reads ok | reads failed | writes ok | writes failed |", "|---|---|---|---|---|"]
@@ -152,6 +153,8 @@ def faults() -> list[str]:
     lines.append(f"\nacknowledged creates: {len(load.acknowledged)}, not readable afterwards: {len(lost)}; "
                  f"failed idempotent requests: {failed_reads} (goal 0)")
     lines += [f"  {phase} / {kind}: {count} x {reason}" for (phase, kind, reason), count in load.reasons.items()]
+    if os.environ.get("BENCH_NGINX_ERRORS"):
+        lines += ["nginx error log (upstream lines):"] + [f"  {line}" for line in error_log if "upstream" in line][-20:]
     return lines
 
 

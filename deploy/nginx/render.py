@@ -59,7 +59,10 @@ class NginxSite:
     hidden: list[str] = field(default_factory=lambda: list(SECURITY_HEADERS))
 
     def render(self) -> str:
-        servers = [f"        server {u} max_fails=3 fail_timeout=10s;" for u in self.upstreams]
+        # An instance is taken out after 5 failed attempts within 5 s, for 5 s: a dead instance goes quickly under
+        # load, while the couple of errors of one crashed worker (its in-flight requests) do not take out an
+        # instance that is serving; with the other instance dead, that would leave no upstream at all.
+        servers = [f"        server {u} max_fails=5 fail_timeout=5s;" for u in self.upstreams]
         if self.backup:
             servers.append(f"        server {self.backup} backup;")
         headers = [f"        proxy_hide_header {name};" for name in self.hidden]  # the app sets them too

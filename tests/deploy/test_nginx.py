@@ -78,7 +78,8 @@ def test_the_compose_copy_is_rendered_from_the_template(tmp_path):
 
 def test_configuration_choices():
     text = compose_site().render()
-    assert "least_conn;" in text and "keepalive 32;" in text and "max_fails=3 fail_timeout=10s" in text
+    assert "least_conn;" in text and "keepalive 32;" in text and "zone app 64k;" in text
+    assert "max_fails=5 fail_timeout=5s" in text
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in text and "ssl_session_tickets off;" in text
     assert "ssl_stapling on;" in text and "client_max_body_size 1m;" in text
     assert "proxy_next_upstream error timeout;" in text and "non_idempotent" not in text.split("#")[0]
