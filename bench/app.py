@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from bench.wrk import wrk as run_wrk
 from deploy.local.servers import PostgresServer, RedisServer, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,18 +45,7 @@ def gunicorn(app_spec: str, env: dict, cwd: Path):
 
 
 def wrk(url: str) -> dict:
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", url],
-                         capture_output=True, text=True, check=True, timeout=DURATION + 60).stdout
-
-    def latency(label):
-        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
-        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": latency("50%"),
-            "p99": latency("99%"), "errors": (int(errors.group(1)) if errors else 0)
-            + (sum(map(int, socket_errors.groups())) if socket_errors else 0)}
+    return run_wrk(url, DURATION, CONNECTIONS)
 
 
 def main() -> int:

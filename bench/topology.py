@@ -12,10 +12,8 @@ from __future__ import annotations
 import os
 import platform
 import random
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +21,7 @@ from collections import Counter
 
 import requests
 
+from bench.wrk import wrk as run_wrk
 from deploy.local.topology import LocalTopology
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -32,15 +31,7 @@ CLIENTS = 8
 
 
 def wrk(url: str) -> dict:
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{SECONDS}s", "--latency", url], capture_output=True, text=True,
-                         check=True, timeout=SECONDS + 60).stdout
-
-    def latency(label):
-        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
-        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": latency("50%"),
-            "p99": latency("99%"), "errors": int(non_2xx.group(1)) if non_2xx else 0}
+    return run_wrk(url, SECONDS)
 
 
 def throughput() -> list[str]:
