@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from bench.wrk import wrk as run_wrk
+from bench.wrk import wrk
 from deploy.local.servers import PostgresServer, RedisServer, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,10 +42,6 @@ def gunicorn(app_spec: str, env: dict, cwd: Path):
     finally:
         process.terminate()
         process.wait(timeout=60)
-
-
-def wrk(url: str) -> dict:
-    return run_wrk(url, DURATION, CONNECTIONS)
 
 
 def main() -> int:
@@ -74,7 +70,7 @@ def main() -> int:
                          "app uncached GET /api/notes/<id>": f"{uncached}/api/notes/{note['id']}"}
             for _ in range(ROUNDS):
                 for name, url in scenarios.items():
-                    rounds.setdefault(name, []).append(wrk(url))
+                    rounds.setdefault(name, []).append(wrk(url, DURATION, CONNECTIONS))
     finally:
         redis_server.destroy()
         primary.destroy()

@@ -21,17 +21,13 @@ from collections import Counter
 
 import requests
 
-from bench.wrk import wrk as run_wrk
+from bench.wrk import wrk
 from deploy.local.topology import LocalTopology
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PHASE_SECONDS = float(os.environ.get("BENCH_PHASE_SECONDS", "6"))
 CLIENTS = 8
-
-
-def wrk(url: str) -> dict:
-    return run_wrk(url, SECONDS)
 
 
 def throughput() -> list[str]:
@@ -46,8 +42,8 @@ def throughput() -> list[str]:
         runs: dict[tuple[str, str], list[dict]] = {}
         for _ in range(ROUNDS):  # interleaved, medians reported
             for name, path in paths.items():
-                runs.setdefault((name, "direct"), []).append(wrk(f"{direct}{path}"))
-                runs.setdefault((name, "nginx"), []).append(wrk(f"{topology.url}{path}"))
+                runs.setdefault((name, "direct"), []).append(wrk(f"{direct}{path}", SECONDS))
+                runs.setdefault((name, "nginx"), []).append(wrk(f"{topology.url}{path}", SECONDS))
     finally:
         topology.stop()
     lines = ["| endpoint | direct req/s | via nginx (HTTPS) req/s | ratio | target | direct p50/p99 ms | "

@@ -59,8 +59,6 @@ def database_url() -> str | None:
     port = os.environ.get("DATABASE_PORT", "5432")
     name = os.environ.get("DATABASE_NAME", "app")
     sslmode = os.environ.get("DATABASE_SSLMODE", "prefer")
-    if ":" in host and not host.startswith("["):
-        host, port = host.rsplit(":", 1)
     return f"postgresql+psycopg://{credentials}{host}:{port}/{name}?sslmode={sslmode}"
 
 

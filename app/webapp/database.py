@@ -48,8 +48,7 @@ class RoutingSession(Session):
         choices = replica_health.available(current_app.config["DATABASE_REPLICAS"])
         if not choices:
             return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
-        g.db_replica = g.get("db_replica") or random.choice(choices)  # one replica per request: a consistent view
-        if g.db_replica not in choices:
+        if g.get("db_replica") not in choices:  # one replica per request: a consistent view
             g.db_replica = random.choice(choices)
         from webapp.extensions import db
 

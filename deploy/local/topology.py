@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from deploy.local.servers import PG_BIN, PostgresServer, RedisServer, free_port, wait_until
+from deploy.local.servers import PostgresServer, RedisServer, free_port, wait_until
 from deploy.nginx.render import NginxSite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +159,6 @@ class LocalTopology:
     def _write_state(self) -> None:
         state = {"directory": str(self.directory), "nginx_pid": self.nginx.pid,
                  "gunicorn_pids": [g.process.pid for g in self.gunicorns], "redis_pid": self.redis.process.pid,
-                 "postgres_data": [str(self.replica.data), str(self.primary.data)],
                  "postgres_dirs": [str(self.replica.directory), str(self.primary.directory)],
                  "redis_dir": str(self.redis.directory), "url": self.url,
                  "redis_password": self.redis.password}
@@ -201,12 +200,11 @@ def stop_from_state(state_file: Path) -> list[str]:
             wait_until(lambda pid=pid: not _alive(pid), 60, f"gunicorn {pid} exiting")
         except TimeoutError:
             os.killpg(pid, signal.SIGKILL)
-    for data in state["postgres_data"]:
-        if Path(data, "postmaster.pid").exists():
-            command = [str(PG_BIN / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"]
-            subprocess.run(["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command,
-                           check=False, capture_output=True)
-            done.append(f"stopped postgres ({data})")
+    for directory in state["postgres_dirs"]:
+        server = PostgresServer(Path(directory), port=0, password="", name=Path(directory).name)
+        if (server.data / "postmaster.pid").exists():
+            server.stop()
+            done.append(f"stopped postgres ({server.data})")
     for path in [*state["postgres_dirs"], state["redis_dir"], state["directory"]]:
         shutil.rmtree(path, ignore_errors=True)
     return done
