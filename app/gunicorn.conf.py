@@ -45,3 +45,11 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logger_class = "webapp.access_log.JsonAccessLogger"  # one JSON object per request, properly escaped
+
+
+def post_worker_init(worker):
+    """Headers and body in one write, so a worker killed mid-response never leaves nginx a half-sent answer
+    it cannot retry (webapp/single_write.py)."""
+    from webapp.single_write import install
+
+    install()
