@@ -46,8 +46,11 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
     # The JSON API is not cookie-authenticated (no session, no login), so CSRF tokens protect nothing there;
     # any form or cookie-authenticated view added later is protected by default.
     csrf.exempt(notes)
+    from webapp.backups.cli import backup_cli
+
     app.register_blueprint(health)
     app.register_blueprint(notes)
+    app.cli.add_command(backup_cli)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.ENV_NAME,
                                                          "replicas": len(app.config["DATABASE_REPLICAS"]),
                                                          "redis": bool(app.config["REDIS_URL"])})

@@ -118,6 +118,14 @@ class Config:
         self.HEALTH_DISK_MAX_PERCENT = _float("HEALTH_DISK_MAX_PERCENT", 90.0)
         self.HEALTH_MEMORY_MAX_PERCENT = _float("HEALTH_MEMORY_MAX_PERCENT", 90.0)
         self.REPLICA_RETRY_SECONDS = _float("REPLICA_RETRY_SECONDS", 10.0)
+        # Backups (webapp/backups): the scheduled task and operators; the web server never reads them.
+        self.BACKUP_BUCKET = os.environ.get("BACKUP_BUCKET", "")
+        self.BACKUP_PREFIX = os.environ.get("BACKUP_PREFIX", "postgres")
+        self.BACKUP_KMS_KEY_ID = os.environ.get("BACKUP_KMS_KEY_ID", "")
+        self.BACKUP_RETENTION_DAYS = _int("BACKUP_RETENTION_DAYS", 7)
+        self.BACKUP_PART_SIZE_MB = _int("BACKUP_PART_SIZE_MB", 16)
+        self.BACKUP_WORK_DIR = os.environ.get("BACKUP_WORK_DIR", "")
+        self.AWS_REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.JSON_SORT_KEYS = False

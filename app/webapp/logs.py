@@ -39,6 +39,9 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # AWS SDK chatter (an INFO line per client created) is not the application's news.
+    for noisy in ("botocore", "boto3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def init_request_ids(app: Flask) -> None:

@@ -1,11 +1,9 @@
-"""Fixtures for the application tests: real PostgreSQL (primary + streaming replica) and Redis for the session,
-a migrated database per module, and app/client fixtures (flaskr / cookiecutter-flask style)."""
+"""Fixtures for the application tests: a migrated database per module on the session's real PostgreSQL
+(tests/conftest.py), Redis, and app/client fixtures (flaskr / cookiecutter-flask style)."""
 
 from __future__ import annotations
 
 import pytest
-
-from deploy.local.servers import PostgresServer, RedisServer
 
 APP_ENV_KEYS = ("APP_ENV", "DATABASE_URL", "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER",
                 "DATABASE_PASSWORD", "DATABASE_REPLICA_HOSTS", "REDIS_URL", "REDIS_HOST", "SECRET_KEY",
@@ -35,29 +33,6 @@ def app():
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    """A PostgreSQL 15 primary and a streaming replica (pg_basebackup), for the whole session."""
-    primary = PostgresServer.create()
-    try:
-        replica = PostgresServer.replica_of(primary)
-        try:
-            yield primary, replica
-        finally:
-            replica.destroy()
-    finally:
-        primary.destroy()
-
-
-@pytest.fixture(scope="session")
-def redis_server():
-    server = RedisServer()
-    try:
-        yield server.start()
-    finally:
-        server.destroy()
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""`flask --app webapp backup create|list|prune|restore|drill`: the commands the scheduled ECS tasks and operators
+run. Every failure is one line on stderr naming the problem, and exit code 1.
+
+boto3 is imported only when a command runs: the web workers, which register these commands, never load it."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from webapp.backups import BackupError
+from webapp.backups.postgres import Database
+
+MiB = 1024 * 1024
+
+backup_cli = AppGroup("backup", help="Logical backups of the database to S3, restore and the restore drill.")
+
+
+def reported(command):
+    """BackupError -> 'Error: ...' on stderr and exit 1; no traceback."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except BackupError as err:
+            raise click.ClickException(str(err)) from None
+    return run
+
+
+def source_database() -> Database:
+    return Database.from_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def open_store(database: Database):
+    from webapp.backups.store import BackupStore
+
+    config = current_app.config
+    return BackupStore(config["BACKUP_BUCKET"], config["BACKUP_PREFIX"], database.name, config["BACKUP_KMS_KEY_ID"],
+                       config["AWS_REGION"] or None)
+
+
+def part_size() -> int:
+    return current_app.config["BACKUP_PART_SIZE_MB"] * MiB
+
+
+@backup_cli.command("create")
+@reported
+def create_command():
+    """Dump the database into a new backup."""
+    from webapp.backups import jobs
+
+    database = source_database()
+    backup, manifest = jobs.create_backup(open_store(database), database, current_app.config["APP_VERSION"],
+                                          part_size())
+    click.echo(f"backup {backup.stamp}: s3://{current_app.config['BACKUP_BUCKET']}/{backup.key}, "
+               f"{backup.size / MiB:.1f} MiB in {manifest['parts']} parts, sha256 {manifest['sha256']}")
+
+
+@backup_cli.command("list")
+@reported
+def list_command():
+    """List finished backups, oldest first."""
+    database = source_database()
+    backups = open_store(database).backups()
+    for backup in backups:
+        click.echo(f"{backup.stamp}  {backup.size / MiB:10.1f} MiB  {backup.key}")
+    click.echo(f"{len(backups)} backups of {database.name}")
+
+
+@backup_cli.command("prune")
+@click.option("--older-than-days", type=int, default=None,
+              help="Retention in days (default BACKUP_RETENTION_DAYS). The newest backup is always kept.")
+@click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
+@reported
+def prune_command(older_than_days, dry_run):
+    """Delete backups older than the retention, never the newest."""
+    from webapp.backups import jobs
+
+    days = older_than_days if older_than_days is not None else current_app.config["BACKUP_RETENTION_DAYS"]
+    deleted, kept = jobs.prune(open_store(source_database()), days, dry_run=dry_run)
+    for backup in deleted:
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {backup.stamp} {backup.key}")
+    click.echo(f"{len(deleted)} {'to delete' if dry_run else 'deleted'}, {len(kept)} kept (retention {days} days)")
+
+
+@backup_cli.command("restore")
+@click.option("--backup", "which", default="latest", show_default=True, help="'latest', a stamp, or a dump key.")
+@click.option("--target-database", required=True,
+              help="Database to restore into, on the same server as DATABASE_*; it must exist.")
+@click.option("--force", is_flag=True, help="Restore into a non-empty database, replacing the objects in the dump.")
+@reported
+def restore_command(which, target_database, force):
+    """Download a backup, verify its checksum and restore it into a database."""
+    from webapp.backups import jobs
+
+    database = source_database()
+    store = open_store(database)
+    backup = store.find(which)
+    counts = jobs.restore_backup(store, backup, database.named(target_database), force,
+                                 current_app.config["BACKUP_WORK_DIR"] or None)
+    click.echo(f"restored backup {backup.stamp} ({backup.size / MiB:.1f} MiB) into {target_database}:")
+    for table, rows in counts.items():
+        click.echo(f"  {table}: {rows} rows")
+
+
+@backup_cli.command("drill")
+@reported
+def drill_command():
+    """Backup, restore into a scratch database, compare every table with the source; exit 1 on any difference."""
+    from webapp.backups import jobs
+
+    database = source_database()
+    report = jobs.drill(open_store(database), database, current_app.config["APP_VERSION"], part_size(),
+                        current_app.config["BACKUP_WORK_DIR"] or None)
+    click.echo(f"restore drill of backup {report.backup.stamp} into {report.scratch_database} (dropped): backup "
+               f"{report.backup_seconds:.1f} s, restore {report.restore_seconds:.1f} s")
+    for table, before, after, match in report.tables:
+        click.echo(f"  {'ok      ' if match else 'MISMATCH'} {table}: source {before} rows, restored {after} rows")
+    click.echo("drill passed" if report.ok else "drill FAILED: the restored data differs from the source")
+    if not report.ok:
+        sys.exit(1)

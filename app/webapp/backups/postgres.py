@@ -1,0 +1,178 @@
+"""The PostgreSQL side of backups: where the database is (from the app's own URL), pg_dump and pg_restore run with
+the password in their environment (never on a command line), and the table fingerprints the drill compares."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from webapp.backups import BackupError
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Database:
+    host: str
+    port: int
+    user: str
+    password: str
+    name: str
+    sslmode: str = "prefer"
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        if not url or not url.startswith("postgresql"):
+            raise BackupError("backups need PostgreSQL: set DATABASE_URL, or DATABASE_HOST (+ DATABASE_PORT, "
+                              "DATABASE_NAME, DATABASE_USER, DATABASE_PASSWORD)")
+        parts = make_url(url)
+        return cls(host=parts.host or "localhost", port=parts.port or 5432, user=parts.username or "postgres",
+                   password=parts.password or "", name=parts.database or "postgres",
+                   sslmode=str(parts.query.get("sslmode", "prefer")))
+
+    def named(self, name: str) -> Database:
+        """The same server and credentials, another database."""
+        return replace(self, name=name)
+
+    def __str__(self) -> str:
+        return f"database {self.name!r} on {self.host}:{self.port}"
+
+    def libpq_environment(self) -> dict[str, str]:
+        return {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,
+                "PGPASSWORD": self.password, "PGDATABASE": self.name, "PGSSLMODE": self.sslmode,
+                "PGCONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS), "PGAPPNAME": "webapp-backup"}
+
+    def connect(self, autocommit: bool = True) -> psycopg.Connection:
+        try:
+            return psycopg.connect(host=self.host, port=self.port, user=self.user, password=self.password,
+                                   dbname=self.name, sslmode=self.sslmode, connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                                   application_name="webapp-backup", autocommit=autocommit)
+        except psycopg.OperationalError as err:
+            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            raise BackupError(f"cannot connect to {self}: {reason}. Check that it runs, is reachable from here, "
+                              "and the DATABASE_* settings.") from None
+
+
+def tool_version(tool: str) -> str:
+    """`pg_dump --version`, e.g. "pg_dump (PostgreSQL) 15.14"."""
+    try:
+        return subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        raise BackupError(f"{tool} is not installed here: install the PostgreSQL client (postgresql-client-15)") \
+            from None
+
+
+@contextlib.contextmanager
+def exported_snapshot(database: Database):
+    """A read-only repeatable-read transaction whose snapshot pg_dump can share (--snapshot): the dump and the
+    fingerprints the drill takes in this transaction see exactly the same rows, whatever is written meanwhile."""
+    with database.connect(autocommit=False) as connection:
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.read_only = True
+        snapshot = connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        try:
+            yield connection, snapshot
+        finally:
+            connection.rollback()
+
+
+class Dump:
+    """pg_dump writing the custom format (compressed) to a pipe; read() it, then finish() to learn whether it
+    succeeded."""
+
+    def __init__(self, database: Database, snapshot: str | None = None):
+        self.database = database
+        self.errors = tempfile.TemporaryFile()
+        command = ["pg_dump", "--format=custom", "--compress=6", "--no-password"]
+        if snapshot:
+            command.append(f"--snapshot={snapshot}")
+        try:
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.errors,
+                                            env=database.libpq_environment())
+        except OSError:
+            self.errors.close()
+            raise BackupError("pg_dump is not installed here: install the PostgreSQL client (postgresql-client-15)") \
+                from None
+
+    def read(self, size: int) -> bytes:
+        """Up to size bytes; fewer only at the end of the dump."""
+        return self.process.stdout.read(size)
+
+    def finish(self) -> None:
+        """Wait for pg_dump; raise with its own words if it failed."""
+        self.process.stdout.close()
+        code = self.process.wait()
+        self.errors.seek(0)
+        message = self.errors.read().decode(errors="replace").strip()
+        self.errors.close()
+        if code != 0:
+            raise BackupError(f"pg_dump of {self.database} failed (exit {code}): {last_lines(message)}")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.errors.close()
+
+
+def restore(database: Database, dump_path: str, clean: bool) -> None:
+    """pg_restore in one transaction: a dump that fails half way leaves the target as it was."""
+    command = ["pg_restore", "--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges",
+               "--no-password", f"--dbname={database.name}", dump_path]
+    if clean:
+        command[1:1] = ["--clean", "--if-exists"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=database.libpq_environment())
+    except OSError:
+        raise BackupError("pg_restore is not installed here: install the PostgreSQL client (postgresql-client-15)") \
+            from None
+    if result.returncode != 0:
+        raise BackupError(f"pg_restore into {database} failed (exit {result.returncode}), nothing was restored: "
+                          f"{last_lines(result.stderr)}")
+
+
+def user_tables(connection: psycopg.Connection) -> list[tuple[str, str]]:
+    """(schema, table) for every table outside the system schemas, sorted."""
+    return connection.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2").fetchall()
+
+
+FINGERPRINT = ("SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) "
+               "FROM (SELECT md5(t::text) AS h FROM {} t) AS rows")
+
+
+def fingerprints(connection: psycopg.Connection) -> dict[str, tuple[int, str]]:
+    """Per table (schema.table): row count and an order-independent checksum of every row's text form."""
+    return {f"{schema}.{table}": tuple(connection.execute(
+        sql.SQL(FINGERPRINT).format(sql.Identifier(schema, table))).fetchone())
+        for schema, table in user_tables(connection)}
+
+
+def row_counts(connection: psycopg.Connection) -> dict[str, int]:
+    return {f"{schema}.{table}": connection.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()[0]
+        for schema, table in user_tables(connection)}
+
+
+def create_database(server: Database, name: str) -> None:
+    with server.connect() as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(server: Database, name: str) -> None:
+    with server.connect() as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def last_lines(text: str, count: int = 3) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " / ".join(lines[-count:]) or "no message"

@@ -1,0 +1,294 @@
+"""`flask backup ...` against a real PostgreSQL and moto's S3/KMS: create, list, restore, prune, the drill, and every
+bad input ending in one clear line, exit 1, nothing deleted and no partial backup visible."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+
+from deploy.local.servers import MotoServer
+from tests.ops.conftest import BUCKET, fill
+from webapp.backups import jobs
+from webapp.backups.postgres import Database, fingerprints
+from webapp.backups.store import BackupStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def objects(s3) -> list[str]:
+    return [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+
+def uploads_in_progress(s3) -> list[str]:
+    return [upload["Key"] for upload in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
+
+
+def fingerprint(server, database: str) -> dict:
+    with server.connect(database) as connection:
+        return fingerprints(connection)
+
+
+def test_create_streams_an_encrypted_checksummed_backup_with_metadata(backup_env, flask_cli):
+    s3 = backup_env["s3"]
+    with backup_env["server"].connect(backup_env["database"]) as connection:
+        connection.execute("CREATE TABLE blobs (id int PRIMARY KEY, data bytea)")  # 7 MiB of noise: 2 parts
+        for number in range(7):
+            connection.execute("INSERT INTO blobs VALUES (%s, %s)", (number, os.urandom(1024 * 1024)))
+    result = flask_cli("create")
+    assert result.exit_code == 0, result.output
+    assert "in 2 parts" in result.output
+    dump_key, manifest_key = sorted(objects(s3))
+    assert dump_key.startswith(f"postgres/{backup_env['database']}/") and dump_key.endswith(".dump")
+    assert manifest_key == dump_key[: -len(".dump")] + ".manifest.json"
+    head = s3.head_object(Bucket=BUCKET, Key=dump_key)
+    assert head["ServerSideEncryption"] == "aws:kms" and backup_env["key_arn"].endswith(head["SSEKMSKeyId"])
+    assert head["Metadata"]["database"] == backup_env["database"] and head["Metadata"]["app-version"] == "1.2.3"
+    assert head["Metadata"]["pg-dump-version"].startswith("pg_dump (PostgreSQL) 15")
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+    body = s3.get_object(Bucket=BUCKET, Key=dump_key)["Body"].read()
+    assert body[:5] == b"PGDMP"  # pg_dump's custom format
+    assert manifest["sha256"] == hashlib.sha256(body).hexdigest() and manifest["size"] == len(body)
+    assert manifest["parts"] == 2 and s3.head_object(Bucket=BUCKET, Key=manifest_key)["ServerSideEncryption"] == \
+        "aws:kms"
+    listed = flask_cli("list")
+    assert listed.exit_code == 0 and "1 backups of" in listed.output and dump_key in listed.output
+
+
+def test_restore_into_an_empty_database_gives_back_every_row(backup_env, flask_cli, empty_database):
+    server, source = backup_env["server"], backup_env["database"]
+    assert flask_cli("create").exit_code == 0
+    result = flask_cli("restore", "--target-database", empty_database)
+    assert result.exit_code == 0, result.output
+    assert "public.notes: 500 rows" in result.output and "audit.events: 2 rows" in result.output
+    assert fingerprint(server, empty_database) == fingerprint(server, source)
+
+
+def test_restore_refuses_a_non_empty_target_unless_forced(backup_env, flask_cli, empty_database):
+    server = backup_env["server"]
+    assert flask_cli("create").exit_code == 0
+    with server.connect(empty_database) as connection:
+        connection.execute("CREATE TABLE notes (id int)")
+        connection.execute("INSERT INTO notes VALUES (42)")
+    refused = flask_cli("restore", "--target-database", empty_database)
+    assert refused.exit_code == 1 and "is not empty (1 tables: public.notes)" in refused.output
+    assert "--force" in refused.output and "Traceback" not in refused.output
+    with server.connect(empty_database) as connection:
+        assert connection.execute("SELECT id FROM notes").fetchall() == [(42,)]  # untouched
+    forced = flask_cli("restore", "--target-database", empty_database, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert fingerprint(server, empty_database) == fingerprint(server, backup_env["database"])
+
+
+def test_the_drill_passes_while_the_source_keeps_changing(backup_env, flask_cli):
+    """The dump and the source's fingerprints share one snapshot: writes during the drill cannot fail it."""
+    server, source = backup_env["server"], backup_env["database"]
+    stop, written = threading.Event(), []
+
+    def writer():
+        with server.connect(source) as connection:
+            while not stop.is_set():
+                connection.execute("INSERT INTO notes (title) VALUES ('during the drill')")
+                written.append(1)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        result = flask_cli("drill")
+    finally:
+        stop.set()
+        thread.join()
+    assert result.exit_code == 0, result.output
+    assert "drill passed" in result.output and "ok       public.notes: source" in result.output
+    assert len(written) > 10  # the source really changed meanwhile
+    with server.connect() as connection:  # the scratch database is gone
+        assert connection.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'restore_drill_%'") \
+            .fetchone()[0] == 0
+    assert len([key for key in objects(backup_env["s3"]) if key.endswith(".manifest.json")]) == 1  # a real backup
+
+
+def test_the_drill_fails_when_the_restored_data_differs(backup_env, flask_cli, monkeypatch):
+    real_restore = jobs.restore
+
+    def lossy_restore(target, path, clean):
+        real_restore(target, path, clean)
+        with target.connect() as connection:
+            connection.execute("DELETE FROM notes WHERE id = 7")
+    monkeypatch.setattr(jobs, "restore", lossy_restore)
+    result = flask_cli("drill")
+    assert result.exit_code == 1
+    assert "MISMATCH public.notes: source 500 rows, restored 499 rows" in result.output
+    assert "drill FAILED" in result.output and "ok       audit.events" in result.output
+
+
+def test_prune_keeps_the_retention_and_always_the_newest(backup_env):
+    database = Database.from_url(f"postgresql://postgres:{backup_env['server'].password}@127.0.0.1:"
+                                 f"{backup_env['server'].port}/{backup_env['database']}")
+    store = BackupStore(BUCKET, "postgres", database.name, backup_env["key_arn"])
+    made = [jobs.create_backup(store, database, "1", 5 * 1024 * 1024)[0] for _ in range(3)]
+    assert store.backups() == made
+    # 10 days later, retention 7: every backup has expired, the newest is still kept.
+    later = made[-1].created + timedelta(days=10)
+    deleted, kept = jobs.prune(store, 7, dry_run=True, now=later)
+    assert deleted == made[:2] and kept == made[2:] and store.backups() == made  # dry run deletes nothing
+    deleted, kept = jobs.prune(store, 7, now=later)
+    assert store.backups() == made[2:] == kept
+    assert len(objects(backup_env["s3"])) == 2  # the newest's dump and manifest
+    # Within the retention nothing goes.
+    assert jobs.prune(store, 7, now=made[-1].created + timedelta(days=1))[0] == []
+
+
+def test_prune_command(backup_env, flask_cli):
+    assert flask_cli("create").exit_code == 0
+    result = flask_cli("prune", "--older-than-days", "1")
+    assert result.exit_code == 0 and "0 deleted, 1 kept (retention 1 days)" in result.output
+    refused = flask_cli("prune", "--older-than-days", "0")
+    assert refused.exit_code == 1 and "give at least 1 day" in refused.output
+
+
+def test_nothing_partial_is_visible_when_pg_dump_fails_half_way(backup_env, flask_cli, monkeypatch):
+    """A role that may not read one table: pg_dump starts streaming, then fails; the upload is aborted."""
+    server, source = backup_env["server"], backup_env["database"]
+    with server.connect(source) as connection:
+        connection.execute("DROP ROLE IF EXISTS limited")
+        connection.execute("CREATE ROLE limited LOGIN PASSWORD 'limited-password'")
+        connection.execute("GRANT SELECT ON notes TO limited")  # not audit.events
+        connection.execute("GRANT USAGE ON SCHEMA audit TO limited")
+    monkeypatch.setenv("DATABASE_USER", "limited")
+    monkeypatch.setenv("DATABASE_PASSWORD", "limited-password")
+    result = flask_cli("create")
+    assert result.exit_code == 1 and "pg_dump of database" in result.output
+    assert "permission denied for table events" in result.output
+    assert objects(backup_env["s3"]) == [] and uploads_in_progress(backup_env["s3"]) == []
+    assert flask_cli("list").output.strip().endswith("0 backups of " + source)
+
+
+def test_an_unreachable_database_is_reported_before_any_upload(backup_env, flask_cli, monkeypatch):
+    from deploy.local.servers import free_port
+
+    monkeypatch.setenv("DATABASE_PORT", str(free_port()))
+    result = flask_cli("create")
+    assert result.exit_code == 1 and "cannot connect to database" in result.output
+    assert "Check that it runs" in result.output and "Traceback" not in result.output
+    assert objects(backup_env["s3"]) == [] and uploads_in_progress(backup_env["s3"]) == []
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("missing bucket", "the bucket does not exist; check BACKUP_BUCKET"),
+    ("unknown key", "the KMS key does not exist; check BACKUP_KMS_KEY_ID"),
+    ("disabled key", "is Disabled, not Enabled"),
+    ("no bucket set", "BACKUP_BUCKET is not set"),
+])
+def test_bad_bucket_or_key_is_one_clear_line(problem, expected, backup_env, flask_cli, monkeypatch):
+    if problem == "missing bucket":
+        monkeypatch.setenv("BACKUP_BUCKET", "no-such-backup-bucket")
+    elif problem == "unknown key":
+        monkeypatch.setenv("BACKUP_KMS_KEY_ID", "arn:aws:kms:eu-west-1:123456789012:key/"
+                                                "00000000-0000-0000-0000-000000000000")
+    elif problem == "disabled key":
+        backup_env["kms"].disable_key(KeyId=backup_env["key_arn"].rsplit("/", 1)[-1])
+    else:
+        monkeypatch.setenv("BACKUP_BUCKET", "")
+    result = flask_cli("create")
+    assert result.exit_code == 1 and expected in result.output and "Traceback" not in result.output
+    assert objects(backup_env["s3"]) == [] and uploads_in_progress(backup_env["s3"]) == []
+
+
+def test_a_changed_dump_fails_its_checksum_and_restores_nothing(backup_env, flask_cli, empty_database):
+    s3 = backup_env["s3"]
+    assert flask_cli("create").exit_code == 0
+    dump_key = next(key for key in objects(s3) if key.endswith(".dump"))
+    body = bytearray(s3.get_object(Bucket=BUCKET, Key=dump_key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF  # one flipped byte
+    s3.put_object(Bucket=BUCKET, Key=dump_key, Body=bytes(body))
+    result = flask_cli("restore", "--target-database", empty_database)
+    assert result.exit_code == 1 and "does not match its manifest" in result.output
+    assert fingerprint(backup_env["server"], empty_database) == {}  # nothing restored
+    assert len(objects(s3)) == 2  # nothing deleted
+
+
+def test_a_corrupt_dump_with_a_matching_manifest_restores_nothing(backup_env, flask_cli, empty_database):
+    """A dump broken when it was made (cut short) passes its checksum; pg_restore fails in one transaction."""
+    s3 = backup_env["s3"]
+    assert flask_cli("create").exit_code == 0
+    dump_key, manifest_key = sorted(objects(s3))
+    body = s3.get_object(Bucket=BUCKET, Key=dump_key)["Body"].read()[:-2000]
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+    manifest.update(size=len(body), sha256=hashlib.sha256(body).hexdigest())
+    s3.put_object(Bucket=BUCKET, Key=dump_key, Body=body)
+    s3.put_object(Bucket=BUCKET, Key=manifest_key, Body=json.dumps(manifest).encode())
+    result = flask_cli("restore", "--target-database", empty_database)
+    assert result.exit_code == 1 and "pg_restore into database" in result.output
+    assert "nothing was restored" in result.output
+    assert fingerprint(backup_env["server"], empty_database) == {}
+
+
+def test_restore_of_an_unknown_backup_lists_what_exists(backup_env, flask_cli, empty_database):
+    assert "no backups in s3://" in flask_cli("restore", "--target-database", empty_database).output
+    assert flask_cli("create").exit_code == 0
+    result = flask_cli("restore", "--backup", "20200101T000000.000Z", "--target-database", empty_database)
+    assert result.exit_code == 1 and "`flask backup list` shows them (latest: " in result.output
+
+
+def test_insufficient_permissions_are_named_and_leave_nothing(source, monkeypatch, tmp_path):
+    """moto enforcing IAM: a role that may list the bucket and see the key, but not write."""
+    server = MotoServer(enforce_iam=True, free_requests=6).start()
+    try:
+        for key, value in server.environment().items():
+            monkeypatch.setenv(key, value)
+        iam, s3, kms = boto3.client("iam"), boto3.client("s3"), boto3.client("kms")
+        iam.create_user(UserName="backup-job")
+        access = iam.create_access_key(UserName="backup-job")["AccessKey"]
+        iam.put_user_policy(UserName="backup-job", PolicyName="read-only", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "kms:DescribeKey"], "Resource": "*"}]}))
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+        primary, name = source
+        env = {**os.environ, "APP_ENV": "testing", "DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(primary.port),
+               "DATABASE_NAME": name, "DATABASE_USER": "postgres", "DATABASE_PASSWORD": primary.password,
+               "BACKUP_BUCKET": BUCKET, "BACKUP_KMS_KEY_ID": key_arn, "AWS_ACCESS_KEY_ID": access["AccessKeyId"],
+               "AWS_SECRET_ACCESS_KEY": access["SecretAccessKey"], "PYTHONPATH": str(ROOT / "app")}
+        result = subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "backup", "create"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1, result.stderr
+        assert "access denied; the role running this needs s3:PutObject and kms:GenerateDataKey on " \
+               f"s3://{BUCKET}/postgres/{name}/" in result.stderr
+        assert "Traceback" not in result.stderr
+        as_job = boto3.client("s3", aws_access_key_id=access["AccessKeyId"],
+                              aws_secret_access_key=access["SecretAccessKey"])
+        assert as_job.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+    finally:
+        server.stop()
+
+
+def test_the_image_command_runs_through_the_entrypoint(backup_env, tmp_path):
+    """What the scheduled task runs: entrypoint.sh (preflight) then `flask --app webapp backup create`, production
+    configuration."""
+    env = {**os.environ, **backup_env["env"], "APP_ENV": "production", "SECRET_KEY": "k" * 48,
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT / "app")}
+    result = subprocess.run([str(ROOT / "app" / "entrypoint.sh"), "flask", "--app", "webapp", "backup", "create"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "configuration ok: APP_ENV=production" in result.stderr and "backup " in result.stdout
+    assert len(objects(backup_env["s3"])) == 2
+
+
+def test_fill_is_deterministic_enough_to_compare(postgres):
+    """The helper's data compares equal to itself across databases (guards the restore assertions above)."""
+    primary, _ = postgres
+    for name in ("same_a", "same_b"):
+        primary.create_database(name)
+    for name in ("same_a", "same_b"):
+        with primary.connect(name) as connection:
+            fill(connection)
+    a, b = fingerprint(primary, "same_a"), fingerprint(primary, "same_b")
+    assert set(a) == {"audit.events", "public.empty_table", "public.notes"} and a["public.notes"][0] == 500
+    assert a["audit.events"] == b["audit.events"]
