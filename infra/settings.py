@@ -169,6 +169,26 @@ class BackupPlanSettings:
 
 
 @dataclass(frozen=True)
+class BackupsSettings:
+    enabled: bool = setting("logical backups (pg_dump) to an S3 bucket by a scheduled task, and the restore drill")
+    schedule: str = setting("when the backup task runs (EventBridge Scheduler, UTC); it prunes after each backup",
+                            matches(r"^(cron|rate)\(.+\)$", "cron(...) or rate(...), e.g. cron(30 2 * * ? *)"))
+    drill_schedule: str = setting("when the restore drill runs: backup, restore into a scratch database, compare "
+                                  "(empty: never)", matches(r"^((cron|rate)\(.+\))?$", "cron(...), rate(...) or "
+                                                            "empty"))
+    retention_days: int = setting("days a backup is kept (the newest is always kept)", between(1, 3650))
+    noncurrent_days: int = setting("days a pruned or overwritten backup object stays recoverable (versioning)",
+                                   between(1, 3650))
+    cpu: int = setting("CPU units of the backup and drill tasks", one_of(*sizing.FARGATE_MEMORY))
+    memory: int = setting("memory of the backup and drill tasks in MiB (a Fargate pair with cpu)",
+                          between(512, 122880))
+    ephemeral_storage_gib: int = setting("task disk: the drill downloads the dump before restoring it",
+                                         between(21, 200))
+    part_size_mb: int = setting("upload part size (BACKUP_PART_SIZE_MB); S3 takes at most 10 000 parts, so this "
+                                "caps a dump at 10 000 x part size", between(5, 5120))
+
+
+@dataclass(frozen=True)
 class ImageSettings:
     uri: str = setting("prebuilt image by digest (what CI deploys); empty: build app/Dockerfile and push to ECR",
                        matches(r"^([a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64})?$",
@@ -264,6 +284,7 @@ class Settings:
     database: DatabaseSettings = setting("RDS PostgreSQL")
     cache: CacheSettings = setting("ElastiCache Redis")
     backup_plan: BackupPlanSettings = setting("AWS Backup snapshots of the database")
+    backups: BackupsSettings = setting("logical backups of the database to S3 and the restore drill")
     image: ImageSettings = setting("the application image")
     load_balancer: LoadBalancerSettings = setting("the Application Load Balancer")
     service: ServiceSettings = setting("the ECS Fargate service running Gunicorn")
@@ -544,10 +565,11 @@ def serving_checks(s: Settings) -> list[Problem]:
                 "0, or image.platform: linux/amd64")
     if svc.min_tasks > svc.max_tasks:
         problem("service.maxTasks", svc.max_tasks, f"below minTasks ({svc.min_tasks})", f">= {svc.min_tasks}")
-    if svc.memory not in sizing.FARGATE_MEMORY.get(svc.cpu, []):
-        options = sizing.FARGATE_MEMORY.get(svc.cpu, [])
-        problem("service.memory", svc.memory, f"not a Fargate size for cpu {svc.cpu}",
-                f"{options[0]}..{options[-1]} in steps of {options[1] - options[0]}" if options else "see cpu")
+    for group, task in (("service", svc), ("backups", s.backups)):
+        if task.memory not in sizing.FARGATE_MEMORY.get(task.cpu, []):
+            options = sizing.FARGATE_MEMORY.get(task.cpu, [])
+            problem(f"{group}.memory", task.memory, f"not a Fargate size for cpu {task.cpu}",
+                    f"{options[0]}..{options[-1]} in steps of {options[1] - options[0]}" if options else "see cpu")
 
     per_database = svc.max_tasks * svc.workers * (svc.db_pool_size + svc.db_max_overflow)
     classes = [("database.instanceClass", db.instance_class)]

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components import AwsContext
+from infra.components.backup_jobs import BackupJobs
 from infra.components.backup_plan import BackupPlan
 from infra.components.cache import Cache
 from infra.components.database import Database
@@ -55,6 +56,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
                                  vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids,
                                  app_security_group_id=network.app_security_group.id, app_port=settings.service.port,
                                  log_retention_days=log_days, protect=settings.protect, opts=opts)
+    cpu_architecture = "ARM64" if settings.image.platform == "linux/arm64" else "X86_64"
     wiring = AppWiring(
         app_env=settings.service.app_env, image_uri=image.image_uri, repository_arn=image.repository.arn,
         database_host=database.address, database_port=database.port, database_name=settings.database.db_name,
@@ -64,13 +66,20 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         redis_auth_token_arn=secrets.redis_auth_token.arn, kms_key_arn=secrets.key.arn)
     service = ContainerService(
         "service", settings.service, settings.load_balancer, wiring=wiring, context=context, name_prefix=prefix,
-        cpu_architecture="ARM64" if settings.image.platform == "linux/arm64" else "X86_64",
+        cpu_architecture=cpu_architecture,
         subnet_ids=network.private_subnet_ids, app_security_group_id=network.app_security_group.id,
         lb_security_group_id=load_balancer.security_group.id, target_group=load_balancer.target_group,
         lb_arn_suffix=load_balancer.arn_suffix, listeners=load_balancer.listeners, log_retention_days=log_days,
         opts=opts)
+    if settings.backups.enabled:
+        backups = BackupJobs(
+            "backups", settings.backups, settings.service, wiring=wiring, context=context, name_prefix=prefix,
+            cluster_arn=service.cluster.arn, execution_role=service.execution_role, log_group=service.log_group,
+            cpu_architecture=cpu_architecture, subnet_ids=network.private_subnet_ids,
+            security_group_id=network.app_security_group.id, protect=settings.protect,
+            key_deletion_window_days=settings.secrets.key_deletion_window_days, opts=opts)
 
-    return {
+    exports = {
         "url": load_balancer.url,
         "clusterName": service.cluster_name,
         "serviceName": service.service_name,
@@ -95,7 +104,15 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         "redisPort": cache.port,
         "redisAuthTokenSecretArn": secrets.redis_auth_token.arn,
         "secretKeySecretArn": secrets.secret_key.arn,
+        # What the operations commands (ops/) look up: post-deploy verification and snapshots.
+        "targetGroupArn": load_balancer.target_group.arn,
+        "databaseIdentifier": database.primary.identifier,
+        "databaseReplicaIdentifiers": [replica.identifier for replica in database.replicas],
+        "redisReplicationGroupId": cache.replication_group.replication_group_id,
     }
+    if settings.backups.enabled:
+        exports.update(backupBucket=backups.bucket_name, backupKmsKeyArn=backups.key_arn)
+    return exports
 
 
 def _context(provider: aws.Provider) -> AwsContext:

@@ -78,6 +78,16 @@ COMMON = {
         "schedule": "cron(0 7 ? * * *)",
         "copyRegion": "",
     },
+    "backups": {
+        "enabled": True,
+        # 02:30 UTC, before the RDS backup window (03:00-04:00); the drill on Saturday morning, off peak.
+        "schedule": "cron(30 2 * * ? *)",
+        "drillSchedule": "cron(0 6 ? * SAT *)",
+        "cpu": 512,
+        "memory": 1024,
+        "ephemeralStorageGib": 30,
+        "partSizeMb": 16,
+    },
 }
 
 TIERS = {
@@ -107,6 +117,7 @@ TIERS = {
             "applyImmediately": True,
         },
         "backupPlan": {"enabled": False, "retentionDays": 7},
+        "backups": {"retentionDays": 3, "noncurrentDays": 1},
         # Fargate Spot (dev's cost saver) runs only x86_64 tasks.
         "image": {"keepImages": 10, "platform": "linux/amd64"},
         "loadBalancer": {"deletionProtection": False, "slowStartSeconds": 0},
@@ -137,6 +148,7 @@ TIERS = {
             "applyImmediately": False,
         },
         "backupPlan": {"enabled": True, "retentionDays": 14},
+        "backups": {"retentionDays": 7, "noncurrentDays": 7},
         "loadBalancer": {"deletionProtection": True},
         "service": {"cpu": 1024, "memory": 2048, "minTasks": 2, "maxTasks": 4, "workers": 2, "appEnv": "staging"},
     },
@@ -164,6 +176,7 @@ TIERS = {
             "applyImmediately": False,
         },
         "backupPlan": {"enabled": True, "retentionDays": 35},
+        "backups": {"retentionDays": 35, "noncurrentDays": 30, "ephemeralStorageGib": 100},
         "loadBalancer": {"deletionProtection": True},
         "service": {"cpu": 1024, "memory": 2048, "minTasks": 3, "maxTasks": 20, "workers": 2,
                     "appEnv": "production"},

@@ -10,10 +10,12 @@ from infra.components import policy, type_token
 
 class PrivateBucket(pulumi.ComponentResource):
     """The bucket every log or backup destination should be. `kms_key_arn=None` encrypts with S3-managed keys (what
-    ALB access logs require); `extra_statements(bucket_arn)` adds service grants to the TLS-only policy."""
+    ALB access logs require); `extra_statements(bucket_arn)` adds service grants to the TLS-only policy. With
+    versioning, replaced or deleted objects stay recoverable `noncurrent_days` (default: expire_days)."""
 
     def __init__(self, name: str, *, purpose: str, expire_days: int, kms_key_arn: pulumi.Input[str] | None = None,
-                 versioning: bool = False, extra_statements=None, force_destroy: bool = False,
+                 versioning: bool = False, noncurrent_days: int | None = None, extra_statements=None,
+                 force_destroy: bool = False,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("storage", "PrivateBucket"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -38,7 +40,7 @@ class PrivateBucket(pulumi.ComponentResource):
             "status": "Enabled",
             "filter": {},
             "expiration": {"days": expire_days},
-            "noncurrent_version_expiration": {"noncurrent_days": expire_days},
+            "noncurrent_version_expiration": {"noncurrent_days": noncurrent_days or expire_days},
             "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
         }], opts=bucket_child)
 

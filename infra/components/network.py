@@ -110,7 +110,9 @@ class Network(pulumi.ComponentResource):
                                              ip_protocol="tcp", from_port=443, to_port=443,
                                              cidr_ipv4=settings.cidr, description="HTTPS from the VPC",
                                              opts=pulumi.ResourceOptions(parent=endpoint_sg))
-            for service in INTERFACE_ENDPOINTS:
+            # Without NAT, AWS APIs are reachable only through endpoints: KMS (the backup jobs) needs one too.
+            services = INTERFACE_ENDPOINTS + (("kms",) if settings.nat_gateways == "none" else ())
+            for service in services:
                 aws.ec2.VpcEndpoint(f"{name}-{service.replace('.', '-')}", vpc_id=self.vpc.id,
                                     vpc_endpoint_type="Interface",
                                     service_name=f"com.amazonaws.{context.region}.{service}",

@@ -137,11 +137,12 @@ class ContainerService(pulumi.ComponentResource):
                                                  retention_in_days=log_retention_days,
                                                  kms_key_id=wiring.kms_key_arn, opts=child)
 
-        execution_role = aws.iam.Role(f"{name}-execution", description=f"{name_prefix}: ECS starts the app tasks",
-                                      assume_role_policy=assume_role_policy(
-                                          "ecs-tasks.amazonaws.com",
-                                          StringEquals={"aws:SourceAccount": context.account_id}),
-                                      opts=child)
+        # Also the backup jobs' execution role: same image, same secrets, same log group.
+        self.execution_role = execution_role = aws.iam.Role(
+            f"{name}-execution", description=f"{name_prefix}: ECS starts the app tasks",
+            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com",
+                                                  StringEquals={"aws:SourceAccount": context.account_id}),
+            opts=child)
         self.execution_policy = aws.iam.RolePolicy(f"{name}-execution", role=execution_role.id,
                                                    policy=pulumi.Output.json_dumps(
                                                        execution_policy(wiring, self.log_group.arn)),

@@ -27,10 +27,69 @@ def task_definition_problems(inputs: dict) -> str:
         "taskRoleArn": inputs["taskRoleArn"],
         "volumes": inputs["volumes"],
     }
-    shape = botocore.session.get_session().get_service_model("ecs").operation_model(
-        "RegisterTaskDefinition").input_shape
+    if inputs.get("ephemeralStorage"):
+        params["ephemeralStorage"] = {"sizeInGiB": inputs["ephemeralStorage"]["sizeInGib"]}
+    return model_problems("ecs", "RegisterTaskDefinition", params)
+
+
+def schedule_problems(inputs: dict) -> str:
+    """Validate a recorded aws.scheduler.Schedule with an ECS target as the CreateSchedule call it becomes."""
+    target, ecs = inputs["target"], inputs["target"]["ecsParameters"]
+    network = ecs["networkConfiguration"]
+    params = {
+        "Name": inputs["name"],
+        "ScheduleExpression": inputs["scheduleExpression"],
+        "ScheduleExpressionTimezone": inputs["scheduleExpressionTimezone"],
+        "FlexibleTimeWindow": {"Mode": inputs["flexibleTimeWindow"]["mode"]},
+        "Description": inputs["description"],
+        "Target": {
+            "Arn": target["arn"],
+            "RoleArn": target["roleArn"],
+            "RetryPolicy": {"MaximumRetryAttempts": target["retryPolicy"]["maximumRetryAttempts"],
+                            "MaximumEventAgeInSeconds": target["retryPolicy"]["maximumEventAgeInSeconds"]},
+            "EcsParameters": {
+                "TaskDefinitionArn": ecs["taskDefinitionArn"],
+                "LaunchType": ecs["launchType"],
+                "TaskCount": ecs["taskCount"],
+                "EnableECSManagedTags": ecs["enableEcsManagedTags"],
+                "PropagateTags": ecs["propagateTags"],
+                "NetworkConfiguration": {"awsvpcConfiguration": {
+                    "Subnets": network["subnets"], "SecurityGroups": network["securityGroups"],
+                    "AssignPublicIp": "ENABLED" if network["assignPublicIp"] else "DISABLED"}},
+            },
+        },
+    }
+    return model_problems("scheduler", "CreateSchedule", params)
+
+
+def model_problems(service: str, operation: str, params: dict) -> str:
+    """botocore's own validation of an API call's parameters: unknown keys, types, required members, minimums,
+    and (beyond botocore) maximums and enums, which the service would reject."""
+    shape = botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
     report = ParamValidator().validate(params, shape)
-    return report.generate_report() if report.has_errors() else ""
+    problems = [report.generate_report()] if report.has_errors() else []
+    problems += _limits(params, shape, operation)
+    return "\n".join(problems)
+
+
+def _limits(value, shape, path: str) -> list[str]:
+    found = []
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for key, member in value.items():
+            if key in shape.members:
+                found += _limits(member, shape.members[key], f"{path}.{key}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _limits(item, shape.member, f"{path}[{i}]")
+    elif shape.type_name == "string" and isinstance(value, str):
+        if shape.enum and value not in shape.enum:
+            found.append(f"{path}: {value!r} is not one of {shape.enum}")
+        if "max" in shape.metadata and len(value) > shape.metadata["max"]:
+            found.append(f"{path}: longer than {shape.metadata['max']}")
+    elif shape.type_name in ("integer", "long") and isinstance(value, int):
+        if "max" in shape.metadata and value > shape.metadata["max"]:
+            found.append(f"{path}: {value} is above {shape.metadata['max']}")
+    return found
 
 
 def policy_findings(document: str | dict) -> list[str]:

@@ -47,6 +47,10 @@ def test_nat_modes(mode, nats, private_tables):
     assert len(nat_routes) == nats
     if mode == "perAz":  # each private table routes through a NAT gateway of its own
         assert len({r.inputs["natGatewayId"] for r in nat_routes}) == 3
+    # Without NAT the backup jobs reach KMS through an endpoint of its own.
+    endpoints = {e.inputs["serviceName"].rsplit(".", 1)[-1] for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                 if e.inputs["vpcEndpointType"] == "Interface"}
+    assert ("kms" in endpoints) is (mode == "none")
 
 
 def test_isolated_subnets_have_no_route_out():

@@ -150,7 +150,8 @@ def test_prod_serving_path(stacks):
 
 def test_the_task_runs_the_pushed_image_by_digest_with_the_stack_wiring(stacks):
     run = stacks["prod"]
-    (container,) = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
+    task = run.named("service-task", "aws:ecs/taskDefinition:TaskDefinition")
+    (container,) = json.loads(task.inputs["containerDefinitions"])
     assert container["image"] == run.outputs["imageUri"] == run.one("docker:index/image:Image").outputs[
         "repoDigest"]
     env = {e["name"]: e["value"] for e in container["environment"]}
@@ -165,7 +166,8 @@ def test_a_prebuilt_image_is_deployed_without_a_build():
     uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flask-aws-prod/app@sha256:" + "d" * 64
     run = harness.run_stack("prod", {"image": {"uri": uri}})
     assert run.of_type("docker:index/image:Image") == []
-    (container,) = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
+    task = run.named("service-task", "aws:ecs/taskDefinition:TaskDefinition")
+    (container,) = json.loads(task.inputs["containerDefinitions"])
     assert container["image"] == uri == run.outputs["imageUri"]
 
 

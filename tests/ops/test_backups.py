@@ -14,12 +14,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-
-from deploy.local.servers import MotoServer
-from tests.ops.conftest import BUCKET, fill
 from webapp.backups import jobs
 from webapp.backups.postgres import Database, fingerprints
 from webapp.backups.store import BackupStore
+
+from deploy.local.servers import MotoServer
+from tests.ops.conftest import BUCKET, fill
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -146,7 +146,8 @@ def test_prune_keeps_the_retention_and_always_the_newest(backup_env):
 
 
 def test_prune_command(backup_env, flask_cli):
-    assert flask_cli("create").exit_code == 0
+    created = flask_cli("create", "--prune")  # what the scheduled task runs
+    assert created.exit_code == 0 and "pruned 0 backups older than 7 days, 1 kept" in created.output
     result = flask_cli("prune", "--older-than-days", "1")
     assert result.exit_code == 0 and "0 deleted, 1 kept (retention 1 days)" in result.output
     refused = flask_cli("prune", "--older-than-days", "0")

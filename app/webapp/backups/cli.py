@@ -48,16 +48,21 @@ def part_size() -> int:
 
 
 @backup_cli.command("create")
+@click.option("--prune", is_flag=True, help="Then delete backups older than BACKUP_RETENTION_DAYS (never the newest).")
 @reported
-def create_command():
+def create_command(prune):
     """Dump the database into a new backup."""
     from webapp.backups import jobs
 
     database = source_database()
-    backup, manifest = jobs.create_backup(open_store(database), database, current_app.config["APP_VERSION"],
-                                          part_size())
+    store = open_store(database)
+    backup, manifest = jobs.create_backup(store, database, current_app.config["APP_VERSION"], part_size())
     click.echo(f"backup {backup.stamp}: s3://{current_app.config['BACKUP_BUCKET']}/{backup.key}, "
                f"{backup.size / MiB:.1f} MiB in {manifest['parts']} parts, sha256 {manifest['sha256']}")
+    if prune:
+        days = current_app.config["BACKUP_RETENTION_DAYS"]
+        deleted, kept = jobs.prune(store, days)
+        click.echo(f"pruned {len(deleted)} backups older than {days} days, {len(kept)} kept")
 
 
 @backup_cli.command("list")

@@ -1,0 +1,166 @@
+"""Logical backups of the database: an encrypted, versioned bucket with its own key, and EventBridge Scheduler
+running the application image's `flask backup` commands as Fargate tasks (daily backup + prune, weekly drill)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components import AwsContext, assume_role_policy, policy, type_token
+from infra.components.bucket import PrivateBucket
+from infra.components.service import CONTAINER, AppWiring, environment, secrets
+from infra.settings import BackupsSettings, ServiceSettings
+
+PREFIX = "postgres"  # BACKUP_PREFIX: the task role may write only under it
+# The bucket expires a backup a week after the prune would: a week of failed backup jobs (alarmed) never loses the
+# newest backup to the lifecycle, which only catches what the prune missed.
+LIFECYCLE_GRACE_DAYS = 7
+COMMANDS = {
+    "backup": ["flask", "--app", "webapp", "backup", "create", "--prune"],
+    "drill": ["flask", "--app", "webapp", "backup", "drill"],
+}
+
+
+def job_container(command: list[str], service: ServiceSettings, wiring: AppWiring, *, settings: BackupsSettings,
+                  bucket: pulumi.Input[str], key_arn: pulumi.Input[str], log_group: pulumi.Input[str],
+                  stream_prefix: str, region: str) -> dict:
+    """The application's container with a command instead of Gunicorn: same image, variables and secrets, plus the
+    backup settings; never a migration."""
+    env = {**environment(service, wiring, region), "RUN_MIGRATIONS": "false", "BACKUP_BUCKET": bucket,
+           "BACKUP_PREFIX": PREFIX, "BACKUP_KMS_KEY_ID": key_arn,
+           "BACKUP_RETENTION_DAYS": str(settings.retention_days),
+           "BACKUP_PART_SIZE_MB": str(settings.part_size_mb), "BACKUP_WORK_DIR": "/tmp"}
+    return {
+        "name": CONTAINER,
+        "image": wiring.image_uri,
+        "essential": True,
+        "command": command,
+        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secrets(wiring).items())],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": stream_prefix}},
+        "readonlyRootFilesystem": True,
+        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+        "linuxParameters": {"initProcessEnabled": True},
+        "stopTimeout": 120,
+    }
+
+
+def task_policy(bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) -> dict:
+    """Write, read and prune backups under the prefix of this bucket, with this key; nothing else."""
+    return policy(
+        {"Sid": "FindBackups", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+        {"Sid": "WriteReadPruneBackups", "Effect": "Allow",
+         "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts"],
+         "Resource": pulumi.Output.concat(bucket_arn, f"/{PREFIX}/*")},
+        {"Sid": "UseTheBackupKey", "Effect": "Allow",
+         "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"], "Resource": key_arn},
+    )
+
+
+def scheduler_policy(context: AwsContext, families: list[str], cluster_arn: pulumi.Input[str],
+                     role_arns: list[pulumi.Input[str]]) -> dict:
+    """Run these task families on this cluster, hand ECS the tasks' roles, tag the tasks it starts."""
+    return policy(
+        {"Sid": "RunTheJobs", "Effect": "Allow", "Action": "ecs:RunTask",
+         "Resource": [context.arn("ecs", f"task-definition/{family}:*") for family in families],
+         "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}}},
+        {"Sid": "PassTheTaskRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": role_arns,
+         "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+        {"Sid": "TagTheTasks", "Effect": "Allow", "Action": "ecs:TagResource",
+         "Resource": context.arn("ecs", "task/*"),
+         "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}}},
+    )
+
+
+class BackupJobs(pulumi.ComponentResource):
+    """The backup bucket and key, the backup and drill task definitions, and their schedules."""
+
+    def __init__(self, name: str, settings: BackupsSettings, service: ServiceSettings, *, wiring: AppWiring,
+                 context: AwsContext, name_prefix: str, cluster_arn: pulumi.Input[str],
+                 execution_role: aws.iam.Role, log_group: aws.cloudwatch.LogGroup, cpu_architecture: str,
+                 subnet_ids: list[pulumi.Input[str]], security_group_id: pulumi.Input[str], protect: bool,
+                 key_deletion_window_days: int, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(type_token("backups", "BackupJobs"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        kept = pulumi.ResourceOptions(parent=self, protect=protect)
+
+        self.key = aws.kms.Key(f"{name}-key", description=f"{name_prefix}: database backups in S3",
+                               enable_key_rotation=True, deletion_window_in_days=key_deletion_window_days, opts=kept)
+        aws.kms.Alias(f"{name}-key", name=f"alias/{name_prefix}-backups", target_key_id=self.key.key_id,
+                      opts=pulumi.ResourceOptions(parent=self.key))
+        self.bucket = PrivateBucket(f"{name}-bucket", purpose="database backups", kms_key_arn=self.key.arn,
+                                    versioning=True, expire_days=settings.retention_days + LIFECYCLE_GRACE_DAYS,
+                                    noncurrent_days=settings.noncurrent_days, force_destroy=not protect, opts=kept)
+
+        task_role = aws.iam.Role(f"{name}-task", description=f"{name_prefix}: what the backup jobs may call",
+                                 assume_role_policy=assume_role_policy(
+                                     "ecs-tasks.amazonaws.com", StringEquals={"aws:SourceAccount": context.account_id}),
+                                 opts=child)
+        aws.iam.RolePolicy(f"{name}-task", role=task_role.id,
+                           policy=pulumi.Output.json_dumps(task_policy(self.bucket.arn, self.key.arn)),
+                           opts=pulumi.ResourceOptions(parent=task_role))
+
+        jobs = {job: command for job, command in COMMANDS.items() if job == "backup" or settings.drill_schedule}
+        self.task_definitions = {}
+        for job, command in jobs.items():
+            self.task_definitions[job] = aws.ecs.TaskDefinition(
+                f"{name}-{job}",
+                family=f"{name_prefix}-{job}",
+                cpu=str(settings.cpu),
+                memory=str(settings.memory),
+                network_mode="awsvpc",
+                requires_compatibilities=["FARGATE"],
+                runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": cpu_architecture},
+                ephemeral_storage={"size_in_gib": settings.ephemeral_storage_gib},
+                execution_role_arn=execution_role.arn,
+                task_role_arn=task_role.arn,
+                volumes=[{"name": "tmp"}],
+                container_definitions=pulumi.Output.json_dumps([job_container(
+                    command, service, wiring, settings=settings, bucket=self.bucket.name, key_arn=self.key.arn,
+                    log_group=log_group.name, stream_prefix=job, region=context.region)]),
+                opts=child)
+
+        scheduler_role = aws.iam.Role(f"{name}-scheduler", description=f"{name_prefix}: the scheduler starts "
+                                      "the backup jobs",
+                                      assume_role_policy=assume_role_policy(
+                                          "scheduler.amazonaws.com",
+                                          StringEquals={"aws:SourceAccount": context.account_id}),
+                                      opts=child)
+        scheduler_grant = aws.iam.RolePolicy(
+            f"{name}-scheduler", role=scheduler_role.id,
+            policy=pulumi.Output.json_dumps(scheduler_policy(
+                context, [f"{name_prefix}-{job}" for job in jobs], cluster_arn,
+                [task_role.arn, execution_role.arn])),
+            opts=pulumi.ResourceOptions(parent=scheduler_role))
+        expressions = {"backup": settings.schedule, "drill": settings.drill_schedule}
+        for job, task_definition in self.task_definitions.items():
+            aws.scheduler.Schedule(
+                f"{name}-{job}",
+                name=f"{name_prefix}-{job}",
+                description=f"{name_prefix}: flask backup {COMMANDS[job][4]}",
+                schedule_expression=expressions[job],
+                schedule_expression_timezone="UTC",
+                flexible_time_window={"mode": "OFF"},
+                target={
+                    "arn": cluster_arn,
+                    "role_arn": scheduler_role.arn,
+                    "ecs_parameters": {
+                        "task_definition_arn": task_definition.arn,
+                        "launch_type": "FARGATE",
+                        "task_count": 1,
+                        "network_configuration": {"subnets": subnet_ids, "security_groups": [security_group_id],
+                                                  "assign_public_ip": False},
+                        "enable_ecs_managed_tags": True,
+                        "propagate_tags": "TASK_DEFINITION",
+                    },
+                    # RunTask can fail for want of capacity: try again, but not past the hour.
+                    "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_grant]))
+
+        self.bucket_name = self.bucket.name
+        self.key_arn = self.key.arn
+        self.register_outputs({"bucket_name": self.bucket_name, "key_arn": self.key_arn,
+                               "task_definitions": {job: td.arn for job, td in self.task_definitions.items()}})
