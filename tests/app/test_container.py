@@ -30,8 +30,19 @@ def test_multi_stage_pinned_slim_base_and_no_compilers_in_the_final_stage():
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, re.M).group(1)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base)
     final = DOCKERFILE.split("\nFROM ")[-1]
-    assert "gcc" not in final and "build-essential" not in final and "apt-get" not in final
+    assert "gcc" not in final and "build-essential" not in final
+    # The one package the final stage installs: the PostgreSQL client the backup commands run, no lists left.
+    installs = re.findall(r"apt-get install --yes --no-install-recommends (.+?) \\", final)
+    assert installs == ["postgresql-client-15"] and "rm -rf /var/lib/apt/lists/*" in final
     assert "COPY --from=build /opt/venv /opt/venv" in final
+
+
+def test_the_postgresql_client_matches_the_database_engine():
+    """pg_dump refuses a server of a newer major version: the image's client follows database.engineVersion."""
+    from infra.tiers import COMMON
+
+    client = re.search(r"postgresql-client-(\d+)", DOCKERFILE).group(1)
+    assert COMMON["database"]["engineVersion"].split(".")[0] == client
 
 
 def test_runs_as_a_non_root_user_with_a_healthcheck_without_curl_and_the_shared_entrypoint():
