@@ -106,6 +106,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         "secretKeySecretArn": secrets.secret_key.arn,
         # What the operations commands (ops/) look up: post-deploy verification and snapshots.
         "targetGroupArn": load_balancer.target_group.arn,
+        "taskDefinitionArn": service.task_definition.arn,
         "databaseIdentifier": database.primary.identifier,
         "databaseReplicaIdentifiers": [replica.identifier for replica in database.replicas],
         "redisReplicationGroupId": cache.replication_group.replication_group_id,

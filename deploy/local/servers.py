@@ -180,9 +180,11 @@ class MotoServer:
     """moto's standalone AWS stand-in on a loopback port (tests and benchmarks). enforce_iam: requests after the
     first `free_requests` are checked against moto's IAM users and policies, so AccessDenied can be tested."""
 
-    def __init__(self, enforce_iam: bool = False, free_requests: int = 0, port: int | None = None):
+    def __init__(self, enforce_iam: bool = False, free_requests: int = 0, port: int | None = None,
+                 settings: dict[str, str] | None = None):
         self.port = port or free_port()
         self.enforce_iam, self.free_requests = enforce_iam, free_requests
+        self.settings = settings or {}  # moto's own environment switches, e.g. MOTO_ECS_SERVICE_RUNNING
         self.process: subprocess.Popen | None = None
 
     @property
@@ -190,7 +192,7 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
-        env = dict(os.environ)
+        env = {**os.environ, **self.settings}
         env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
         if self.enforce_iam:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(self.free_requests)
