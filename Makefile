@@ -35,6 +35,7 @@ bench: setup  ## speed targets, measured (not timed tests); results go to docs/b
 	$(PY) -m bench.infra
 	$(PY) -m bench.app
 	$(PY) -m bench.topology
+	$(PY) -m bench.backups
 
 local: setup system-packages  ## the self-hosted topology on this machine (nginx, 2 Gunicorn, PostgreSQL + replica, Redis)
 	$(PY) -m deploy.local.run up

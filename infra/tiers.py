@@ -86,7 +86,7 @@ COMMON = {
         "cpu": 512,
         "memory": 1024,
         "ephemeralStorageGib": 30,
-        "partSizeMb": 16,
+        "partSizeMb": 8,
     },
 }
 
@@ -176,7 +176,7 @@ TIERS = {
             "applyImmediately": False,
         },
         "backupPlan": {"enabled": True, "retentionDays": 35},
-        "backups": {"retentionDays": 35, "noncurrentDays": 30, "ephemeralStorageGib": 100},
+        "backups": {"retentionDays": 35, "noncurrentDays": 30, "ephemeralStorageGib": 100, "partSizeMb": 16},
         "loadBalancer": {"deletionProtection": True},
         "service": {"cpu": 1024, "memory": 2048, "minTasks": 3, "maxTasks": 20, "workers": 2,
                     "appEnv": "production"},

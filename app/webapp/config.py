@@ -123,7 +123,8 @@ class Config:
         self.BACKUP_PREFIX = os.environ.get("BACKUP_PREFIX", "postgres")
         self.BACKUP_KMS_KEY_ID = os.environ.get("BACKUP_KMS_KEY_ID", "")
         self.BACKUP_RETENTION_DAYS = _int("BACKUP_RETENTION_DAYS", 7)
-        self.BACKUP_PART_SIZE_MB = _int("BACKUP_PART_SIZE_MB", 16)
+        self.BACKUP_PART_SIZE_MB = _int("BACKUP_PART_SIZE_MB", 8)
+        self.BACKUP_COMPRESSION = _int("BACKUP_COMPRESSION", 6)
         self.BACKUP_WORK_DIR = os.environ.get("BACKUP_WORK_DIR", "")
         self.AWS_REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
         self.SESSION_COOKIE_HTTPONLY = True

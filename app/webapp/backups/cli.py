@@ -56,7 +56,8 @@ def create_command(prune):
 
     database = source_database()
     store = open_store(database)
-    backup, manifest = jobs.create_backup(store, database, current_app.config["APP_VERSION"], part_size())
+    backup, manifest = jobs.create_backup(store, database, current_app.config["APP_VERSION"], part_size(),
+                                          compression=current_app.config["BACKUP_COMPRESSION"])
     click.echo(f"backup {backup.stamp}: s3://{current_app.config['BACKUP_BUCKET']}/{backup.key}, "
                f"{backup.size / MiB:.1f} MiB in {manifest['parts']} parts, sha256 {manifest['sha256']}")
     if prune:
@@ -120,7 +121,7 @@ def drill_command():
 
     database = source_database()
     report = jobs.drill(open_store(database), database, current_app.config["APP_VERSION"], part_size(),
-                        current_app.config["BACKUP_WORK_DIR"] or None)
+                        current_app.config["BACKUP_WORK_DIR"] or None, current_app.config["BACKUP_COMPRESSION"])
     click.echo(f"restore drill of backup {report.backup.stamp} into {report.scratch_database} (dropped): backup "
                f"{report.backup_seconds:.1f} s, restore {report.restore_seconds:.1f} s")
     for table, before, after, match in report.tables:

@@ -24,7 +24,7 @@ from webapp.backups.store import Backup, BackupStore, new_stamp
 
 
 def create_backup(store: BackupStore, database: Database, app_version: str, part_size: int,
-                  snapshot: str | None = None) -> tuple[Backup, dict]:
+                  snapshot: str | None = None, compression: int = 6) -> tuple[Backup, dict]:
     """pg_dump straight into a multipart upload: no copy on local disk, one part in memory at a time."""
     pg_dump_version = tool_version("pg_dump")
     store.check_writable()
@@ -33,7 +33,7 @@ def create_backup(store: BackupStore, database: Database, app_version: str, part
     stamp = new_stamp()
     metadata = {"database": database.name, "created-at": stamp, "app-version": app_version,
                 "pg-dump-version": pg_dump_version, "source": f"{database.host}:{database.port}"}
-    dump = Dump(database, snapshot)
+    dump = Dump(database, snapshot, compression)
     try:
         manifest = store.upload(stamp, dump.read, dump.finish, metadata, part_size)
     except BaseException:
@@ -87,12 +87,13 @@ class DrillReport:
 
 
 def drill(store: BackupStore, database: Database, app_version: str, part_size: int,
-          work_dir: str | None = None) -> DrillReport:
+          work_dir: str | None = None, compression: int = 6) -> DrillReport:
     """Backup -> restore into a scratch database on the same server -> compare every table's row count and checksum
     with the source as the dump saw it (same snapshot) -> drop the scratch database."""
     started = time.monotonic()
     with exported_snapshot(database) as (connection, snapshot):
-        backup, _ = create_backup(store, database, app_version, part_size, snapshot=snapshot)
+        backup, _ = create_backup(store, database, app_version, part_size, snapshot=snapshot,
+                                  compression=compression)
         source = fingerprints(connection)
     report = DrillReport(backup, f"restore_drill_{backup.stamp[:15].lower()}",
                          backup_seconds=time.monotonic() - started)

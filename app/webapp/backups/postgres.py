@@ -87,10 +87,10 @@ class Dump:
     """pg_dump writing the custom format (compressed) to a pipe; read() it, then finish() to learn whether it
     succeeded."""
 
-    def __init__(self, database: Database, snapshot: str | None = None):
+    def __init__(self, database: Database, snapshot: str | None = None, compression: int = 6):
         self.database = database
         self.errors = tempfile.TemporaryFile()
-        command = ["pg_dump", "--format=custom", "--compress=6", "--no-password"]
+        command = ["pg_dump", "--format=custom", f"--compress={compression}", "--no-password"]
         if snapshot:
             command.append(f"--snapshot={snapshot}")
         try:

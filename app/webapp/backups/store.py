@@ -4,9 +4,12 @@ that turns a finished dump into a backup, listing, verified download and deletio
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +56,47 @@ def aws_client(service: str, region: str | None = None):
                         config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
+class ReadAhead:
+    """Reads the next part in a thread while the current one uploads, so pg_dump keeps compressing instead of
+    waiting on the network. At most one part waits: memory stays at about three parts, whatever the dump size."""
+
+    def __init__(self, read: Callable[[int], bytes], size: int):
+        self.parts: queue.Queue = queue.Queue(maxsize=1)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(read, size), daemon=True)
+        self.thread.start()
+
+    def _read(self, read, size) -> None:
+        try:
+            while not self.stopped.is_set():
+                chunk = read(size)
+                self._put(chunk)
+                if len(chunk) < size:
+                    return
+        except BaseException as error:  # noqa: BLE001 handed to the consumer, which raises it
+            self._put(error)
+
+    def _put(self, item) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.parts.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def next(self) -> bytes:
+        item = self.parts.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop reading (the upload failed); the producer's process is killed by the caller."""
+        self.stopped.set()
+        with contextlib.suppress(queue.Empty):
+            self.parts.get_nowait()
+
+
 class BackupStore:
     """The backups of one database under s3://bucket/prefix/<database>/."""
 
@@ -93,10 +137,11 @@ class BackupStore:
             upload_id = self.s3.create_multipart_upload(
                 Bucket=self.bucket, Key=key, ContentType="application/octet-stream", ChecksumAlgorithm="SHA256",
                 Metadata=metadata, **encryption)["UploadId"]
+        ahead = ReadAhead(read, part_size)
         try:
             whole, size, parts = hashlib.sha256(), 0, []
             while True:
-                chunk = read(part_size)
+                chunk = ahead.next()
                 if not chunk and parts:
                     break
                 if len(parts) == MAX_PARTS:
@@ -119,6 +164,7 @@ class BackupStore:
                 self.s3.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                   MultipartUpload={"Parts": parts})
         except BaseException:
+            ahead.close()
             try:
                 self.s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             except (BotoCoreError, ClientError):
