@@ -8,7 +8,7 @@ import pulumi_aws as aws
 
 from infra.components import AwsContext, assume_role_policy, policy, type_token
 from infra.components.bucket import PrivateBucket
-from infra.components.service import CONTAINER, AppWiring, environment, secrets
+from infra.components.service import CONTAINER, AppWiring, environment, fargate_task_definition, secrets
 from infra.settings import BackupsSettings, ServiceSettings
 
 PREFIX = "postgres"  # BACKUP_PREFIX: the task role may write only under it
@@ -105,22 +105,13 @@ class BackupJobs(pulumi.ComponentResource):
         jobs = {job: command for job, command in COMMANDS.items() if job == "backup" or settings.drill_schedule}
         self.task_definitions = {}
         for job, command in jobs.items():
-            self.task_definitions[job] = aws.ecs.TaskDefinition(
-                f"{name}-{job}",
-                family=f"{name_prefix}-{job}",
-                cpu=str(settings.cpu),
-                memory=str(settings.memory),
-                network_mode="awsvpc",
-                requires_compatibilities=["FARGATE"],
-                runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": cpu_architecture},
-                ephemeral_storage={"size_in_gib": settings.ephemeral_storage_gib},
-                execution_role_arn=execution_role.arn,
-                task_role_arn=task_role.arn,
-                volumes=[{"name": "tmp"}],
-                container_definitions=pulumi.Output.json_dumps([job_container(
-                    command, service, wiring, settings=settings, bucket=self.bucket.name, key_arn=self.key.arn,
-                    log_group=log_group.name, stream_prefix=job, region=context.region)]),
-                opts=child)
+            self.task_definitions[job] = fargate_task_definition(
+                f"{name}-{job}", family=f"{name_prefix}-{job}", cpu=settings.cpu, memory=settings.memory,
+                cpu_architecture=cpu_architecture, execution_role=execution_role, task_role=task_role,
+                container=job_container(command, service, wiring, settings=settings, bucket=self.bucket.name,
+                                        key_arn=self.key.arn, log_group=log_group.name, stream_prefix=job,
+                                        region=context.region),
+                ephemeral_storage={"size_in_gib": settings.ephemeral_storage_gib}, opts=child)
 
         scheduler_role = aws.iam.Role(f"{name}-scheduler", description=f"{name_prefix}: the scheduler starts "
                                       "the backup jobs",

@@ -99,6 +99,27 @@ def container_definition(settings: ServiceSettings, wiring: AppWiring, *, log_gr
     }
 
 
+def fargate_task_definition(resource_name: str, *, family: str, cpu: int, memory: int, cpu_architecture: str,
+                            execution_role: aws.iam.Role, task_role: aws.iam.Role, container: dict,
+                            opts: pulumi.ResourceOptions, **extra) -> aws.ecs.TaskDefinition:
+    """A Fargate task of one container with an ephemeral /tmp volume (the root filesystem is read-only)."""
+    return aws.ecs.TaskDefinition(
+        resource_name,
+        family=family,
+        cpu=str(cpu),
+        memory=str(memory),
+        network_mode="awsvpc",
+        requires_compatibilities=["FARGATE"],
+        runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": cpu_architecture},
+        execution_role_arn=execution_role.arn,
+        task_role_arn=task_role.arn,
+        volumes=[{"name": "tmp"}],
+        container_definitions=pulumi.Output.json_dumps([container]),
+        opts=opts,
+        **extra,
+    )
+
+
 def steady_state_timeout_minutes(settings: ServiceSettings, lb: LoadBalancerSettings) -> int:
     """How long `pulumi up` waits for a steady service: one wave of new tasks (start, grace period, enough passing
     health checks), the old ones draining and stopping; three waves' worth, for a rollback after a failed one."""
@@ -158,21 +179,11 @@ class ContainerService(pulumi.ComponentResource):
                                                          policy=pulumi.Output.json_dumps(ecs_exec_policy()),
                                                          opts=pulumi.ResourceOptions(parent=task_role)))
 
-        self.task_definition = aws.ecs.TaskDefinition(
-            f"{name}-task",
-            family=f"{name_prefix}-app",
-            cpu=str(settings.cpu),
-            memory=str(settings.memory),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": cpu_architecture},
-            execution_role_arn=execution_role.arn,
-            task_role_arn=task_role.arn,
-            volumes=[{"name": "tmp"}],
-            container_definitions=pulumi.Output.json_dumps([container_definition(
-                settings, wiring, log_group=self.log_group.name, region=context.region)]),
-            opts=child,
-        )
+        self.task_definition = fargate_task_definition(
+            f"{name}-task", family=f"{name_prefix}-app", cpu=settings.cpu, memory=settings.memory,
+            cpu_architecture=cpu_architecture, execution_role=execution_role, task_role=task_role,
+            container=container_definition(settings, wiring, log_group=self.log_group.name, region=context.region),
+            opts=child)
 
         strategies = [{"capacity_provider": "FARGATE", "weight": 1, "base": 1}]
         if settings.spot_weight:
