@@ -9,6 +9,7 @@ so). Prints the `pulumi login` and `pulumi stack init` lines to use with them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -39,8 +40,15 @@ def ensure_key(kms, alias: str) -> tuple[str, str]:
         with reported(f"creating the KMS key for {alias}"):
             metadata = kms.create_key(Description="Pulumi secrets provider (ops.backend)",
                                       Tags=[{"TagKey": "managed-by", "TagValue": "ops.backend"}])["KeyMetadata"]
-            kms.enable_key_rotation(KeyId=metadata["KeyId"])
-            kms.create_alias(AliasName=alias, TargetKeyId=metadata["KeyId"])
+        try:
+            with reported(f"naming the new key {alias}"):
+                kms.enable_key_rotation(KeyId=metadata["KeyId"])
+                kms.create_alias(AliasName=alias, TargetKeyId=metadata["KeyId"])
+        except OpsError:
+            # A key nobody can find by its alias would be orphaned (and billed): take it back before reporting.
+            with contextlib.suppress(ClientError):
+                kms.schedule_key_deletion(KeyId=metadata["KeyId"], PendingWindowInDays=7)
+            raise
         return metadata["Arn"], "created"
     if metadata["KeyState"] != "Enabled":
         raise OpsError(f"{alias} points at a key that is {metadata['KeyState']}: enable it or choose another alias")
@@ -55,14 +63,18 @@ def ensure_bucket(s3, bucket: str, region: str, key_arn: str) -> list[tuple[str,
     """The state bucket with versioning, SSE-KMS, owner-enforced objects, no public access and TLS only."""
     done = []
     try:
-        s3.head_bucket(Bucket=bucket)
+        with reported(f"looking up bucket {bucket}"):
+            try:
+                s3.head_bucket(Bucket=bucket)
+            except ClientError as error:
+                if error_code(error) in ("404", "NoSuchBucket"):
+                    raise LookupError from None
+                if error_code(error) in ("403", "AccessDenied"):
+                    raise OpsError(f"bucket {bucket} exists and these credentials cannot use it (another "
+                                   "account's?): choose another name") from None
+                raise
         done.append(("bucket", "unchanged"))
-    except ClientError as error:
-        if error_code(error) in ("403", "AccessDenied"):
-            raise OpsError(f"bucket {bucket} exists and these credentials cannot use it (another account's?): "
-                           "choose another name") from None
-        if error_code(error) not in ("404", "NoSuchBucket"):
-            raise
+    except LookupError:
         with reported(f"creating bucket {bucket}"):
             location = {} if region == "us-east-1" else {
                 "CreateBucketConfiguration": {"LocationConstraint": region}}
@@ -70,6 +82,7 @@ def ensure_bucket(s3, bucket: str, region: str, key_arn: str) -> list[tuple[str,
         done.append(("bucket", "created"))
 
     def setting(name, read, wanted, write):
+        """read() returns the managed part of the current setting; written only when it differs."""
         with reported(f"reading {name} of {bucket}"):
             try:
                 current = read()
@@ -89,10 +102,21 @@ def ensure_bucket(s3, bucket: str, region: str, key_arn: str) -> list[tuple[str,
             lambda: s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}))
     encryption = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
                   "BucketKeyEnabled": True}
-    setting("encryption",
-            lambda: s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0],
-            encryption, lambda: s3.put_bucket_encryption(
-                Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [encryption]}))
+
+    def current_encryption():
+        """Only the fields managed here: S3 may add others (e.g. BlockedEncryptionTypes), which are kept."""
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        default = rule.get("ApplyServerSideEncryptionByDefault", {})
+        return {"ApplyServerSideEncryptionByDefault": {k: default.get(k) for k in ("SSEAlgorithm", "KMSMasterKeyID")},
+                "BucketKeyEnabled": rule.get("BucketKeyEnabled", False)}
+
+    def write_encryption():
+        rules = []
+        with contextlib.suppress(ClientError):
+            rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{**(rules[0] if rules else {}), **encryption}]})
+    setting("encryption", current_encryption, encryption, write_encryption)
     setting("object ownership",
             lambda: s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"],
             [{"ObjectOwnership": "BucketOwnerEnforced"}], lambda: s3.put_bucket_ownership_controls(
@@ -101,9 +125,25 @@ def ensure_bucket(s3, bucket: str, region: str, key_arn: str) -> list[tuple[str,
             lambda: s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"],
             PUBLIC_ACCESS_BLOCK, lambda: s3.put_public_access_block(
                 Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK))
-    setting("TLS-only policy", lambda: json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]),
-            tls_only_policy(bucket), lambda: s3.put_bucket_policy(
-                Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket))))
+    ours = tls_only_policy(bucket)["Statement"][0]
+
+    def current_policy() -> dict | None:
+        return json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+
+    def tls_statement():
+        existing = current_policy()
+        return next((st for st in existing["Statement"] if st.get("Sid") == ours["Sid"]), None) if existing else None
+
+    def write_policy():
+        """Add (or correct) our statement; statements others put in the policy stay."""
+        try:
+            existing = current_policy()
+        except ClientError:
+            existing = None
+        others = [st for st in (existing or {}).get("Statement", []) if st.get("Sid") != ours["Sid"]]
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17",
+                                                               "Statement": [ours, *others]}))
+    setting("TLS-only policy", tls_statement, ours, write_policy)
     return done
 
 

@@ -69,15 +69,22 @@ def copy(source_rds, target_rds, identifier: str, source_region: str, kms_key: s
     return wait(target_rds, target_id, wait_delay, wait_minutes)
 
 
-def manual_snapshots(rds, db: str, all_manual: bool = False) -> list[dict]:
-    """Manual snapshots of db, oldest first; only ours unless all_manual."""
+def all_snapshots(rds, db: str, **filters) -> list[dict]:
+    """Every snapshot of db (all pages), oldest first; one still being created (no time yet) last."""
     found = []
     with reported(f"listing snapshots of {db}"):
-        for page in rds.get_paginator("describe_db_snapshots").paginate(DBInstanceIdentifier=db,
-                                                                         SnapshotType="manual"):
-            found += [s for s in page["DBSnapshots"] if s["SnapshotType"] == "manual"
-                      and (all_manual or TAG in s.get("TagList", []))]
-    return sorted(found, key=lambda s: s["SnapshotCreateTime"])
+        for page in rds.get_paginator("describe_db_snapshots").paginate(DBInstanceIdentifier=db, **filters):
+            found += page["DBSnapshots"]
+    far_future = datetime.max.replace(tzinfo=UTC)
+    return sorted(found, key=lambda s: s.get("SnapshotCreateTime") or far_future)
+
+
+def manual_snapshots(rds, db: str, all_manual: bool = False) -> list[dict]:
+    """Available manual snapshots of db, oldest first; only ours unless all_manual. Snapshots being created,
+    copied or failed are neither counted among the kept nor deleted."""
+    return [s for s in all_snapshots(rds, db, SnapshotType="manual")
+            if s["SnapshotType"] == "manual" and s.get("Status") == "available" and "SnapshotCreateTime" in s
+            and (all_manual or TAG in s.get("TagList", []))]
 
 
 def prune(rds, db: str, older_than_days: int, keep: int, dry_run: bool = False, all_manual: bool = False,
@@ -85,6 +92,8 @@ def prune(rds, db: str, older_than_days: int, keep: int, dry_run: bool = False, 
     """Delete manual snapshots older than the cutoff, always keeping the newest `keep`. Returns (deleted, kept)."""
     if keep < 1:
         raise OpsError(f"--keep {keep}: keep at least the newest snapshot")
+    if older_than_days < 1:
+        raise OpsError(f"--older-than-days {older_than_days}: give at least 1")
     snapshots = manual_snapshots(rds, db, all_manual)
     cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
     expired = [s for s in snapshots[:-keep] if s["SnapshotCreateTime"] < cutoff]
@@ -105,8 +114,10 @@ def _find(rds, identifier: str) -> dict:
 
 
 def describe(snapshot: dict) -> str:
+    created = snapshot.get("SnapshotCreateTime")
     return (f"{snapshot['DBSnapshotIdentifier']}  {snapshot['SnapshotType']:9}  {snapshot['Status']:9}  "
-            f"{snapshot['SnapshotCreateTime']:%Y-%m-%d %H:%M}  {snapshot.get('AllocatedStorage', '?')} GiB")
+            f"{f'{created:%Y-%m-%d %H:%M}' if created else 'in progress':16}  "
+            f"{snapshot.get('AllocatedStorage', '?')} GiB")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -134,19 +145,20 @@ def parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    rds = client("rds", args.region)
+    with reported("setting up the RDS client"):
+        rds = client("rds", args.region)
     if args.command == "create":
         print(describe(create(rds, args.db, parse_tags(args.tag), args.wait_delay)))
     elif args.command == "copy":
-        target = client("rds", args.to_region)
+        with reported("setting up the RDS client of the target region"):
+            target = client("rds", args.to_region)
         if target.meta.region_name == rds.meta.region_name:
             raise OpsError(f"--to-region {args.to_region} is the snapshot's own region: a copy there does not "
                            "survive a regional outage")
         print(describe(copy(rds, target, args.snapshot, rds.meta.region_name, args.kms_key, args.wait_delay)))
     elif args.command == "list":
-        with reported(f"listing snapshots of {args.db}"):
-            snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=args.db)["DBSnapshots"]
-        for snapshot in sorted(snapshots, key=lambda s: s["SnapshotCreateTime"]):
+        snapshots = all_snapshots(rds, args.db)
+        for snapshot in snapshots:
             print(describe(snapshot))
         print(f"{len(snapshots)} snapshots of {args.db}")
     else:

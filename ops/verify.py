@@ -44,8 +44,10 @@ def load_outputs(source: str) -> dict:
         raise OpsError(f"cannot read {source}: {error.strerror}") from None
     except ValueError:
         raise OpsError(f"{source} is not JSON: pass `pulumi stack output --json`") from None
+    if not isinstance(outputs, dict):
+        raise OpsError(f"{source} is not `pulumi stack output --json`: expected an object of outputs")
     missing = [key for key in REQUIRED if key not in outputs]
-    if not isinstance(outputs, dict) or missing:
+    if missing:
         raise OpsError(f"{source} lacks the stack outputs {', '.join(missing)}: pass `pulumi stack output --json` "
                        "of a stack of this project")
     return outputs
@@ -152,14 +154,22 @@ def health(url: str, timeout: float) -> Check:
 
 
 def verify(outputs: dict, max_lag: float, timeout: float) -> list[Check]:
+    """Every check runs; one that cannot (a resource gone, a call refused) is a FAIL line, not the end."""
     region = outputs["region"]
-    return [
-        service(client("ecs", region), outputs),
-        targets(client("elbv2", region), outputs),
-        *databases(client("rds", region), client("cloudwatch", region), outputs, max_lag),
-        cache(client("elasticache", region), outputs),
-        health(outputs["url"], timeout),
+    steps = [
+        ("ECS service", lambda: [service(client("ecs", region), outputs)]),
+        ("load balancer targets", lambda: [targets(client("elbv2", region), outputs)]),
+        ("RDS", lambda: databases(client("rds", region), client("cloudwatch", region), outputs, max_lag)),
+        ("Redis", lambda: [cache(client("elasticache", region), outputs)]),
+        ("health", lambda: [health(outputs["url"], timeout)]),
     ]
+    checks = []
+    for name, step in steps:
+        try:
+            checks += step()
+        except OpsError as error:
+            checks.append(Check(name, False, str(error)))
+    return checks
 
 
 def run(argv: list[str] | None = None) -> int:

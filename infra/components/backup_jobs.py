@@ -3,6 +3,8 @@ running the application image's `flask backup` commands as Fargate tasks (daily 
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pulumi_aws as aws
 
@@ -12,8 +14,10 @@ from infra.components.service import CONTAINER, AppWiring, environment, fargate_
 from infra.settings import BackupsSettings, ServiceSettings
 
 PREFIX = "postgres"  # BACKUP_PREFIX: the task role may write only under it
-# The bucket expires a backup a week after the prune would: a week of failed backup jobs (alarmed) never loses the
-# newest backup to the lifecycle, which only catches what the prune missed.
+# The bucket expires a backup a week after the prune would, so the lifecycle only catches what the prune missed:
+# the newest backup is lost to it only if backups fail for retention + 7 days (and it stays recoverable
+# noncurrentDays more). A failed job is visible as a stopped task with a non-zero exit code in the cluster and in
+# the log group (stream prefixes backup/ and drill/); the alarm on it belongs to the monitoring component.
 LIFECYCLE_GRACE_DAYS = 7
 COMMANDS = {
     "backup": ["flask", "--app", "webapp", "backup", "create", "--prune"],
@@ -46,14 +50,15 @@ def job_container(command: list[str], service: ServiceSettings, wiring: AppWirin
     }
 
 
-def task_policy(bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) -> dict:
-    """Write, read and prune backups under the prefix of this bucket, with this key; nothing else."""
+def task_policy(bucket_arn: str, key_arn: str) -> dict:
+    """Write, read and prune backups under the prefix of this bucket, with this key; nothing else. (The operations
+    tests run every backup command under exactly this document, on moto enforcing IAM.)"""
     return policy(
         {"Sid": "FindBackups", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
         {"Sid": "WriteReadPruneBackups", "Effect": "Allow",
          "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
                     "s3:ListMultipartUploadParts"],
-         "Resource": pulumi.Output.concat(bucket_arn, f"/{PREFIX}/*")},
+         "Resource": f"{bucket_arn}/{PREFIX}/*"},
         {"Sid": "UseTheBackupKey", "Effect": "Allow",
          "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"], "Resource": key_arn},
     )
@@ -99,7 +104,8 @@ class BackupJobs(pulumi.ComponentResource):
                                      "ecs-tasks.amazonaws.com", StringEquals={"aws:SourceAccount": context.account_id}),
                                  opts=child)
         aws.iam.RolePolicy(f"{name}-task", role=task_role.id,
-                           policy=pulumi.Output.json_dumps(task_policy(self.bucket.arn, self.key.arn)),
+                           policy=pulumi.Output.all(self.bucket.arn, self.key.arn).apply(
+                               lambda arns: json.dumps(task_policy(*arns))),
                            opts=pulumi.ResourceOptions(parent=task_role))
 
         jobs = {job: command for job, command in COMMANDS.items() if job == "backup" or settings.drill_schedule}

@@ -58,9 +58,16 @@ def test_an_existing_bucket_gets_what_it_lacks(aws, capsys):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    theirs = {"Sid": "NoBucketDeletion", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket",
+              "Resource": f"arn:aws:s3:::{BUCKET}"}
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [theirs]}))
     code, out, _ = cli(capsys)
     assert code == 0 and "bucket: unchanged" in out and "versioning: unchanged" in out
     assert "encryption: set" in out and "TLS-only policy: set" in out
+    statements = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]
+    assert [st["Sid"] for st in statements] == ["DenyInsecureTransport", "NoBucketDeletion"]  # theirs kept
+    code, out, _ = cli(capsys)
+    assert "nothing changed" in out
 
 
 def test_bad_alias_and_disabled_key_are_refused(aws, capsys):

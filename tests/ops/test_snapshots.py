@@ -103,3 +103,35 @@ def test_list_and_prune_commands(rds, capsys):
     assert code == 0 and "automated" in out and "manual" in out and out.strip().endswith(f"2 snapshots of {DB}")
     code, out, _ = cli(capsys, "prune", "--db", DB, "--older-than-days", "30", "--dry-run")
     assert code == 0 and "0 to delete, 1 manual kept" in out
+
+
+class OnePage:
+    """An RDS client answering describe_db_snapshots with fixed snapshots (what moto cannot show: one in progress)."""
+
+    def __init__(self, snapshots):
+        self.snapshots = snapshots
+
+    def get_paginator(self, name):
+        assert name == "describe_db_snapshots"
+        return self
+
+    def paginate(self, **filters):
+        return [{"DBSnapshots": [s for s in self.snapshots
+                                 if filters.get("SnapshotType") in (None, s["SnapshotType"])]}]
+
+
+def test_a_snapshot_in_progress_is_listed_and_neither_kept_nor_pruned():
+    """RDS leaves out SnapshotCreateTime while a snapshot is being created."""
+    from datetime import UTC, datetime
+
+    old = {"DBSnapshotIdentifier": "old", "SnapshotType": "manual", "Status": "available",
+           "SnapshotCreateTime": datetime(2026, 1, 1, tzinfo=UTC), "TagList": [snapshots.TAG]}
+    creating = {"DBSnapshotIdentifier": "creating", "SnapshotType": "manual", "Status": "creating",
+                "TagList": [snapshots.TAG]}
+    rds = OnePage([creating, old])
+    assert [s["DBSnapshotIdentifier"] for s in snapshots.all_snapshots(rds, DB)] == ["old", "creating"]
+    assert "in progress" in snapshots.describe(creating)
+    deleted, kept = snapshots.prune(rds, DB, older_than_days=30, keep=1, dry_run=True)
+    assert deleted == [] and kept == [old]  # the creating one does not count as the newest kept
+    with pytest.raises(OpsError, match="give at least 1"):
+        snapshots.prune(rds, DB, older_than_days=-5, keep=1)

@@ -112,7 +112,7 @@ def test_each_unhealthy_part_fails_its_check_and_the_run(deployed, capsys, tmp_p
     outputs, cloudwatch = deployed
     replica_lag(cloudwatch, 95)
     boto3.client("ecs").update_service(cluster="flask-aws-prod", service="app", desiredCount=RUNNING + 1)
-    outputs = {**outputs, "taskDefinitionArn": outputs["taskDefinitionArn"].replace(":1", ":2")}
+    outputs = {**outputs, "taskDefinitionArn": outputs["taskDefinitionArn"].removesuffix(":1") + ":2"}
     redis_server.stop()
     try:
         code, out, _ = cli(capsys, tmp_path, outputs, "--max-replica-lag", "60")
@@ -136,6 +136,17 @@ def test_a_service_still_rolling_out_and_missing_metrics_fail(deployed, capsys, 
     assert "no ReplicaLag data in the last 10 minutes" in out
 
 
+def test_a_missing_resource_is_a_failed_check_and_the_others_still_run(deployed, capsys, tmp_path):
+    outputs, cloudwatch = deployed
+    replica_lag(cloudwatch, 1)
+    code, out, err = cli(capsys, tmp_path, {**outputs, "redisReplicationGroupId": "gone",
+                                            "databaseReplicaIdentifiers": ["gone-too"]})
+    assert code == 1 and "Traceback" not in err
+    assert "FAIL  Redis: describing replication group gone: ReplicationGroupNotFoundFault" in out
+    assert "FAIL  RDS: describing gone-too: DBInstanceNotFound" in out
+    assert "PASS  ECS service" in out and "/health/detailed: HTTP 200" in out
+
+
 def test_an_unreachable_url_fails_its_check(deployed, capsys, tmp_path):
     outputs, cloudwatch = deployed
     replica_lag(cloudwatch, 1)
@@ -146,6 +157,7 @@ def test_an_unreachable_url_fails_its_check(deployed, capsys, tmp_path):
 def test_bad_outputs_are_one_line_and_exit_1(capsys, tmp_path):
     code, _, err = cli(capsys, tmp_path, {"url": "https://example.com"})
     assert code == 1 and "lacks the stack outputs region, clusterName" in err
+    assert cli(capsys, tmp_path, ["not", "an", "object"])[0] == 1
     (tmp_path / "broken.json").write_text("{not json")
     assert main(lambda: verify.run([str(tmp_path / "broken.json")])) == 1
     assert "is not JSON" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import functools
 import sys
 
 import click
+import psycopg
 from flask import current_app
 from flask.cli import AppGroup
 
@@ -21,13 +22,20 @@ backup_cli = AppGroup("backup", help="Logical backups of the database to S3, res
 
 
 def reported(command):
-    """BackupError -> 'Error: ...' on stderr and exit 1; no traceback."""
+    """BackupError, and what PostgreSQL or the disk refuse mid-way -> 'Error: ...' on stderr and exit 1; no
+    traceback."""
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except BackupError as err:
             raise click.ClickException(str(err)) from None
+        except psycopg.Error as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise click.ClickException(f"PostgreSQL refused: {first}") from None
+        except OSError as err:
+            raise click.ClickException(f"{err.strerror or err} ({err.filename or 'local file'}): check the disk "
+                                       "space and BACKUP_WORK_DIR") from None
     return run
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from webapp.backups.postgres import (
     Dump,
     create_database,
     drop_database,
+    dump_tables,
     exported_snapshot,
     fingerprints,
     restore,
@@ -54,9 +56,10 @@ def restore_backup(store: BackupStore, backup: Backup, target: Database, force: 
     manifest = store.manifest(backup)
     with tempfile.NamedTemporaryFile(prefix="restore-", suffix=".dump", dir=work_dir) as file:
         store.download(backup, manifest, file)
+        restored = dump_tables(file.name)
         restore(target, file.name, clean=force)
     with target.connect() as connection:
-        return row_counts(connection)
+        return row_counts(connection, only=restored)
 
 
 def prune(store: BackupStore, older_than_days: int, dry_run: bool = False,
@@ -105,8 +108,11 @@ def drill(store: BackupStore, database: Database, app_version: str, part_size: i
         report.restore_seconds = time.monotonic() - started
         with scratch.connect() as connection:
             restored = fingerprints(connection)
-    finally:
-        drop_database(database, scratch.name)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first failure is the one to report
+            drop_database(database, scratch.name)
+        raise
+    drop_database(database, scratch.name)
     for table in sorted(source.keys() | restored.keys()):
         before, after = source.get(table), restored.get(table)
         report.tables.append((table, before and before[0], after and after[0], before == after))

@@ -91,7 +91,8 @@ class ReadAhead:
         return item
 
     def close(self) -> None:
-        """Stop reading (the upload failed); the producer's process is killed by the caller."""
+        """Stop reading (the upload failed). The thread ends when its read returns: the caller kills the producer
+        (pg_dump), which closes the pipe."""
         self.stopped.set()
         with contextlib.suppress(queue.Empty):
             self.parts.get_nowait()
@@ -112,7 +113,9 @@ class BackupStore:
     def check_writable(self) -> None:
         """Fail before pg_dump starts if the bucket or the key cannot be used."""
         with self.errors(f"opening bucket {self.bucket}", "s3:ListBucket", f"arn:aws:s3:::{self.bucket}"):
-            self.s3.head_bucket(Bucket=self.bucket)
+            # A one-key listing, not HeadBucket: the same permission (s3:ListBucket) on AWS, and a real error
+            # body (NoSuchBucket) instead of a bare 404.
+            self.s3.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
         if not self.kms_key_id:
             raise BackupError("BACKUP_KMS_KEY_ID is not set: give the KMS key that encrypts backups (the stack "
                               "output backupKmsKeyArn)")
@@ -132,7 +135,8 @@ class BackupStore:
         key = f"{self.folder}{stamp}{DUMP}"
         where = f"s3://{self.bucket}/{key}"
         encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
-        with self.errors(f"starting the upload of {where}", "s3:PutObject and kms:GenerateDataKey",
+        # SSE-KMS multipart uploads need the key for both: a data key to encrypt, Decrypt to complete the upload.
+        with self.errors(f"starting the upload of {where}", "s3:PutObject, kms:GenerateDataKey and kms:Decrypt",
                          f"{where} and {self.kms_key_id}"):
             upload_id = self.s3.create_multipart_upload(
                 Bucket=self.bucket, Key=key, ContentType="application/octet-stream", ChecksumAlgorithm="SHA256",
@@ -174,7 +178,8 @@ class BackupStore:
                     "part_size": part_size, **metadata}
         manifest_key = f"{self.folder}{stamp}{MANIFEST}"
         try:
-            with self.errors(f"writing the manifest s3://{self.bucket}/{manifest_key}", "s3:PutObject", where):
+            with self.errors(f"writing the manifest s3://{self.bucket}/{manifest_key}", "s3:PutObject",
+                             f"s3://{self.bucket}/{manifest_key}"):
                 self.s3.put_object(Bucket=self.bucket, Key=manifest_key, Body=json.dumps(manifest, indent=2).encode(),
                                    ContentType="application/json", ChecksumAlgorithm="SHA256", **encryption)
         except BackupError:
