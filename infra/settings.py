@@ -188,6 +188,31 @@ class BackupsSettings:
                                 "caps a dump at 10 000 x part size", between(5, 5120))
 
 
+def emails(value: list[str]) -> tuple[str, str] | None:
+    bad = [v for v in value if not re.match(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", v, re.IGNORECASE)]
+    return ("not an email address: " + ", ".join(bad), "addresses such as ops@example.com") if bad else None
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    alarm_emails: list[str] = setting("addresses the alarm topic mails (each confirms its subscription once)", emails)
+    http_5xx_percent: int = setting("alarm: 5xx answers (application and load balancer) as % of requests",
+                                    between(1, 100))
+    p99_response_ms: int = setting("alarm: p99 target response time in milliseconds", between(10, 120000))
+    task_cpu_percent: int = setting("alarm: average CPU of the service's tasks, %", between(10, 100))
+    task_memory_percent: int = setting("alarm: average memory of the service's tasks, %", between(10, 100))
+    database_cpu_percent: int = setting("alarm: CPU of the busiest database instance, %", between(10, 100))
+    database_free_storage_percent: int = setting("alarm: free storage of any database instance below this % of "
+                                                 "allocatedStorage", between(1, 90))
+    database_connections_percent: int = setting("alarm: connections of any database instance as % of its "
+                                                "max_connections (the connection budget allows 80)",
+                                                between(10, 100))
+    replica_lag_seconds: int = setting("alarm: replica lag of the slowest replica, seconds", between(1, 3600))
+    cache_cpu_percent: int = setting("alarm: Redis engine CPU of the busiest node, %", between(10, 100))
+    cache_memory_percent: int = setting("alarm: Redis memory use of the fullest node, %", between(10, 100))
+    cache_evictions: int = setting("alarm: keys evicted per 5 minutes on any node", between(1, 1_000_000))
+
+
 @dataclass(frozen=True)
 class ImageSettings:
     uri: str = setting("prebuilt image by digest (what CI deploys); empty: build app/Dockerfile and push to ECR",
@@ -285,6 +310,7 @@ class Settings:
     cache: CacheSettings = setting("ElastiCache Redis")
     backup_plan: BackupPlanSettings = setting("AWS Backup snapshots of the database")
     backups: BackupsSettings = setting("logical backups of the database to S3 and the restore drill")
+    monitoring: MonitoringSettings = setting("alarms to an encrypted SNS topic, and a dashboard")
     image: ImageSettings = setting("the application image")
     load_balancer: LoadBalancerSettings = setting("the Application Load Balancer")
     service: ServiceSettings = setting("the ECS Fargate service running Gunicorn")
@@ -442,10 +468,14 @@ def _is_type(value, kind) -> bool:
         return isinstance(value, str)
     if typing.get_origin(kind) is dict:
         return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    if typing.get_origin(kind) is list:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
     raise TypeError(f"unsupported settings type {kind}")
 
 
 def _type_name(kind) -> str:
+    if typing.get_origin(kind) is list:
+        return "a list of strings"
     return {bool: "true or false", int: "a whole number", str: 'a string (quote numbers, e.g. "15")'}.get(
         kind, "a map of strings to strings")
 

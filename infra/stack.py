@@ -8,6 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from infra import sizing
 from infra.components import AwsContext
 from infra.components.backup_jobs import BackupJobs
 from infra.components.backup_plan import BackupPlan
@@ -15,6 +16,7 @@ from infra.components.cache import Cache
 from infra.components.database import Database
 from infra.components.image import AppImage
 from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS, LoadBalancer
+from infra.components.monitoring import DEPLOYMENT_ALARMS, Monitoring, Watched, alarm_name
 from infra.components.network import Network
 from infra.components.secrets import Secrets
 from infra.components.service import AppWiring, ContainerService
@@ -43,8 +45,9 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
     database = Database("database", settings.database, zones=network.zones,
                         password=secrets.database_password_value, **data_tier)
     cache = Cache("cache", settings.cache, auth_token=secrets.redis_auth_token_value, **data_tier)
+    backup_plan = None
     if settings.backup_plan.enabled:
-        BackupPlan("backup", settings.backup_plan, context=context, name_prefix=prefix,
+        backup_plan = BackupPlan("backup", settings.backup_plan, context=context, name_prefix=prefix,
                    resource_arns=[database.primary.arn], kms_key_arn=secrets.key.arn, protect=settings.protect,
                    key_deletion_window_days=settings.secrets.key_deletion_window_days, opts=opts)
 
@@ -70,7 +73,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         subnet_ids=network.private_subnet_ids, app_security_group_id=network.app_security_group.id,
         lb_security_group_id=load_balancer.security_group.id, target_group=load_balancer.target_group,
         lb_arn_suffix=load_balancer.arn_suffix, listeners=load_balancer.listeners, log_retention_days=log_days,
-        opts=opts)
+        deployment_alarms=[alarm_name(prefix, concern) for concern in DEPLOYMENT_ALARMS], opts=opts)
     if settings.backups.enabled:
         backups = BackupJobs(
             "backups", settings.backups, settings.service, wiring=wiring, context=context, name_prefix=prefix,
@@ -78,6 +81,21 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
             cpu_architecture=cpu_architecture, subnet_ids=network.private_subnet_ids,
             security_group_id=network.app_security_group.id, protect=settings.protect,
             key_deletion_window_days=settings.secrets.key_deletion_window_days, opts=opts)
+
+    db = settings.database
+    classes = [db.instance_class] + ([db.replica_instance_class or db.instance_class] if db.replicas else [])
+    monitoring = Monitoring(
+        "monitoring", settings.monitoring, Watched(
+            lb_arn_suffix=load_balancer.arn_suffix, target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+            cluster_name=service.cluster_name, service_name=service.service_name, min_tasks=settings.service.min_tasks,
+            database_ids=[database.primary.identifier, *(r.identifier for r in database.replicas)],
+            replica_ids=[r.identifier for r in database.replicas], allocated_storage_gib=db.allocated_storage,
+            max_connections=min(sizing.max_connections(c) for c in classes),
+            cache_node_ids=[f"{prefix}-redis-{i + 1:03d}" for i in range(settings.cache.nodes)],
+            backup_vault_name=backup_plan.vault.name if backup_plan else None,
+            backup_task_families=[f"{prefix}-{job}" for job in backups.task_definitions] if settings.backups.enabled
+            else []),
+        context=context, name_prefix=prefix, kms_key_arn=secrets.key.arn, cluster_arn=service.cluster.arn, opts=opts)
 
     exports = {
         "url": load_balancer.url,
@@ -111,6 +129,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         "databaseReplicaIdentifiers": [replica.identifier for replica in database.replicas],
         "redisReplicationGroupId": cache.replication_group.replication_group_id,
     }
+    exports["alarmTopicArn"] = monitoring.topic_arn
     if settings.backups.enabled:
         exports.update(backupBucket=backups.bucket_name, backupKmsKeyArn=backups.key_arn)
     return exports

@@ -78,6 +78,20 @@ COMMON = {
         "schedule": "cron(0 7 ? * * *)",
         "copyRegion": "",
     },
+    "monitoring": {
+        "alarmEmails": [],
+        "http5xxPercent": 5,
+        "p99ResponseMs": 2000,
+        "taskCpuPercent": 85,
+        "taskMemoryPercent": 85,
+        "databaseCpuPercent": 80,
+        "databaseFreeStoragePercent": 10,
+        "databaseConnectionsPercent": 80,
+        "replicaLagSeconds": 30,
+        "cacheCpuPercent": 75,
+        "cacheMemoryPercent": 80,
+        "cacheEvictions": 100,
+    },
     "backups": {
         "enabled": True,
         # 02:30 UTC, before the RDS backup window (03:00-04:00); the drill on Saturday morning, off peak.

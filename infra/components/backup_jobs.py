@@ -16,8 +16,8 @@ from infra.settings import BackupsSettings, ServiceSettings
 PREFIX = "postgres"  # BACKUP_PREFIX: the task role may write only under it
 # The bucket expires a backup a week after the prune would, so the lifecycle only catches what the prune missed:
 # the newest backup is lost to it only if backups fail for retention + 7 days (and it stays recoverable
-# noncurrentDays more). A failed job is visible as a stopped task with a non-zero exit code in the cluster and in
-# the log group (stream prefixes backup/ and drill/); the alarm on it belongs to the monitoring component.
+# noncurrentDays more). A failed job stops with a non-zero exit code, which the monitoring component's EventBridge
+# rule sends to the alarm topic.
 LIFECYCLE_GRACE_DAYS = 7
 COMMANDS = {
     "backup": ["flask", "--app", "webapp", "backup", "create", "--prune"],

@@ -84,7 +84,8 @@ class Secrets(pulumi.ComponentResource):
 
 def key_policy(context: AwsContext) -> dict:
     """The account administers the key through IAM; CloudWatch Logs may use it for this account's log groups in
-    this region (the service needs a key-policy grant; IAM policies cannot give it one)."""
+    this region, CloudWatch alarms and EventBridge to publish to the encrypted alarm topic (services need a
+    key-policy grant; IAM policies cannot give them one)."""
     return policy(
         {
             "Sid": "AccountAdministersTheKeyThroughIam",
@@ -100,5 +101,14 @@ def key_policy(context: AwsContext) -> dict:
             "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
             "Resource": "*",
             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": context.arn("logs", "log-group:*")}},
+        },
+        {
+            # The alarm topic is encrypted with this key: the services publishing to it need a key grant too.
+            "Sid": "AlarmsAndEventsPublishToTheEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": context.account_id}},
         },
     )

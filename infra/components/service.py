@@ -139,7 +139,7 @@ class ContainerService(pulumi.ComponentResource):
                  subnet_ids: list[pulumi.Input[str]], app_security_group_id: pulumi.Input[str],
                  lb_security_group_id: pulumi.Input[str], target_group: aws.lb.TargetGroup,
                  lb_arn_suffix: pulumi.Input[str], listeners: list[pulumi.Resource], log_retention_days: int,
-                 opts: pulumi.ResourceOptions | None = None):
+                 deployment_alarms: list[str] = (), opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("service", "ContainerService"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -203,6 +203,9 @@ class ContainerService(pulumi.ComponentResource):
                              "container_port": settings.port}],
             health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
             deployment_circuit_breaker={"enable": True, "rollback": True},
+            # A deployment that sets off these alarms (5xx rate, p99) is rolled back like one whose tasks fail.
+            alarms={"alarm_names": list(deployment_alarms), "enable": True, "rollback": True}
+            if deployment_alarms else None,
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             enable_execute_command=settings.ecs_exec,

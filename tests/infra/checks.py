@@ -103,3 +103,25 @@ def policy_findings(document: str | dict) -> list[str]:
                                                                            "RESOURCE_EFFECTIVELY_STAR"):
             found.append(f"{finding.issue} ({severity}): {finding.detail}")
     return found
+
+
+def metric_alarm_problems(inputs: dict) -> str:
+    """Validate a recorded aws.cloudwatch.MetricAlarm (metric queries form) as the PutMetricAlarm call it becomes."""
+    metrics = []
+    for query in inputs["metricQueries"]:
+        item = {"Id": query["id"], "ReturnData": query["returnData"]}
+        if "expression" in query:
+            item.update(Expression=query["expression"], Label=query["label"])
+        else:
+            metric = query["metric"]
+            item["MetricStat"] = {"Metric": {"Namespace": metric["namespace"], "MetricName": metric["metricName"],
+                                             "Dimensions": [{"Name": k, "Value": v}
+                                                            for k, v in metric["dimensions"].items()]},
+                                  "Period": metric["period"], "Stat": metric["stat"]}
+        metrics.append(item)
+    params = {"AlarmName": inputs["name"], "AlarmDescription": inputs["alarmDescription"],
+              "ComparisonOperator": inputs["comparisonOperator"], "Threshold": inputs["threshold"],
+              "EvaluationPeriods": inputs["evaluationPeriods"], "DatapointsToAlarm": inputs["datapointsToAlarm"],
+              "TreatMissingData": inputs["treatMissingData"], "Metrics": metrics,
+              "AlarmActions": inputs["alarmActions"], "OKActions": inputs["okActions"]}
+    return model_problems("cloudwatch", "PutMetricAlarm", params)

@@ -23,8 +23,11 @@ def test_key_rotates_and_is_protected():
 
 def test_key_policy_keeps_the_account_in_control_and_lets_logs_use_it_for_this_account_only():
     statements = json.loads(build().one("aws:kms/key:Key").inputs["policy"])["Statement"]
-    admin, logs = statements
+    admin, logs, topic = statements
     assert admin["Principal"] == {"AWS": f"arn:aws:iam::{harness.ACCOUNT}:root"}
+    # The alarm topic is encrypted with this key: CloudWatch alarms and EventBridge may use it, this account's only.
+    assert topic["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert topic["Condition"] == {"StringEquals": {"aws:SourceAccount": harness.ACCOUNT}}
     assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
     assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == \
         f"arn:aws:logs:eu-west-1:{harness.ACCOUNT}:log-group:*"

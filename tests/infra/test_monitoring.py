@@ -1,0 +1,124 @@
+"""Monitoring component: the alarm topic, the alarms (valid PutMetricAlarm calls, thresholds from settings, every
+instance and node covered), failed backup jobs as events, the dashboard, and the deployment alarms ECS uses."""
+
+import json
+
+import pytest
+
+from infra import harness, sizing
+from infra.components.monitoring import failed_job_pattern
+from tests.infra.checks import metric_alarm_problems
+
+ALL = {"http-5xx", "p99-response", "unhealthy-targets", "task-cpu", "task-memory", "running-tasks", "database-cpu",
+       "database-free-storage", "database-connections", "cache-cpu", "cache-memory", "cache-evictions",
+       "replica-lag", "backup-jobs-failed"}
+
+
+def alarms(run) -> dict:
+    return {a.inputs["name"].removeprefix(f"flask-aws-{run.stack}-"): a.inputs
+            for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+
+
+def test_every_alarm_is_a_valid_put_metric_alarm_call_to_the_encrypted_topic(stacks):
+    for stack, run in stacks.items():
+        topic = run.one("aws:sns/topic:Topic")
+        assert topic.inputs["kmsMasterKeyId"] == run.named("secrets-key", "aws:kms/key:Key").outputs["arn"]
+        for concern, alarm in alarms(run).items():
+            assert metric_alarm_problems(alarm) == "", (stack, concern)
+            assert alarm["alarmActions"] == alarm["okActions"] == [topic.outputs["arn"]]
+
+
+def test_a_broken_alarm_is_caught_by_the_model_check(stacks):
+    alarm = dict(alarms(stacks["prod"])["http-5xx"])
+    alarm["comparisonOperator"] = "MoreThan"
+    alarm["treatMissingData"] = "whatever"
+    report = metric_alarm_problems(alarm)
+    assert "'MoreThan' is not one of" in report
+
+
+def test_prod_watches_every_concern_and_dev_what_it_has(stacks):
+    assert set(alarms(stacks["prod"])) == ALL
+    assert set(alarms(stacks["staging"])) == ALL
+    # dev: no replica, no AWS Backup plan
+    assert set(alarms(stacks["dev"])) == ALL - {"replica-lag", "backup-jobs-failed"}
+
+
+def test_multi_instance_concerns_cover_every_instance_and_node(stacks):
+    prod = alarms(stacks["prod"])
+    instances = {q["metric"]["dimensions"]["DBInstanceIdentifier"] for q in prod["database-cpu"]["metricQueries"]
+                 if "metric" in q}
+    assert instances == {"flask-aws-prod-db", "flask-aws-prod-db-replica-1", "flask-aws-prod-db-replica-2"}
+    assert prod["database-cpu"]["metricQueries"][-1]["expression"] == "MAX([m1, m2, m3])"
+    assert prod["database-free-storage"]["metricQueries"][-1]["expression"] == "MIN([m1, m2, m3])"
+    nodes = {q["metric"]["dimensions"]["CacheClusterId"] for q in prod["cache-cpu"]["metricQueries"] if "metric" in q}
+    members = stacks["prod"].one("aws:elasticache/replicationGroup:ReplicationGroup").outputs["memberClusters"]
+    assert nodes == set(members)  # the node ids the alarms name are the ones ElastiCache gives
+    lag = {q["metric"]["dimensions"]["DBInstanceIdentifier"] for q in prod["replica-lag"]["metricQueries"]
+           if "metric" in q}
+    assert lag == {"flask-aws-prod-db-replica-1", "flask-aws-prod-db-replica-2"}
+
+
+def test_thresholds_come_from_settings_and_the_connection_budget():
+    run = harness.run_stack("prod", overrides={"monitoring": {"http5xxPercent": 3, "p99ResponseMs": 750,
+                                                              "alarmEmails": ["ops@example.com", "db@example.com"]}})
+    prod = alarms(run)
+    assert prod["http-5xx"]["threshold"] == 3 and prod["p99-response"]["threshold"] == 0.75
+    # db.r6g.large: 16 GiB -> max_connections 1586 (infra/sizing.py, RDS's formula); 80 % of it.
+    assert sizing.max_connections("db.r6g.large") == 1586 and prod["database-connections"]["threshold"] == 1268
+    assert prod["database-free-storage"]["threshold"] == 100 * 1024 ** 3 * 10 / 100  # 10 % of 100 GiB
+    assert prod["running-tasks"]["threshold"] == 3 and prod["running-tasks"]["treatMissingData"] == "breaching"
+    assert sorted(s.inputs["endpoint"] for s in run.of_type("aws:sns/topicSubscription:TopicSubscription")) == \
+        ["db@example.com", "ops@example.com"]
+
+
+def test_a_bad_alarm_email_is_a_settings_problem():
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match="monitoring.alarmEmails.*not an email address: ops-at-example"):
+        harness.run_stack("dev", overrides={"monitoring": {"alarmEmails": ["ops-at-example"]}})
+
+
+def test_deployments_roll_back_on_the_5xx_and_latency_alarms(stacks):
+    for run in stacks.values():
+        service = run.one("aws:ecs/service:Service").inputs
+        names = {a["name"] for a in alarms(run).values()}
+        assert service["alarms"]["enable"] is True and service["alarms"]["rollback"] is True
+        assert set(service["alarms"]["alarmNames"]) <= names and len(service["alarms"]["alarmNames"]) == 2
+
+
+def test_the_topic_takes_alarms_and_the_backup_job_rule_and_the_key_lets_them(stacks):
+    run = stacks["prod"]
+    document = json.loads(run.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
+    by_sid = {s["Sid"]: s for s in document["Statement"]}
+    rule = run.one("aws:cloudwatch/eventRule:EventRule")
+    assert by_sid["BackupJobEventsPublish"]["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule.outputs["arn"]]}}
+    assert by_sid["AlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert by_sid["DenyInsecureTransport"]["Effect"] == "Deny"
+    key_policy = json.loads(run.named("secrets-key", "aws:kms/key:Key").inputs["policy"])
+    grant = next(s for s in key_policy["Statement"] if s["Sid"] == "AlarmsAndEventsPublishToTheEncryptedTopic")
+    assert set(grant["Principal"]["Service"]) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    target = run.one("aws:cloudwatch/eventTarget:EventTarget").inputs
+    assert target["arn"] == run.one("aws:sns/topic:Topic").outputs["arn"]
+
+
+def test_the_failed_job_rule_watches_the_backup_families_for_a_non_zero_exit(stacks):
+    """The fields of ECS's "Task State Change" event (detail.group is "family:<family>", detail.containers[] carry
+    exitCode). Offline there is no EventBridge matcher to run it against (moto's does not match inside arrays of
+    objects), so the shape is asserted."""
+    run = stacks["prod"]
+    pattern = json.loads(run.one("aws:cloudwatch/eventRule:EventRule").inputs["eventPattern"])
+    cluster = run.one("aws:ecs/cluster:Cluster").outputs["arn"]
+    assert pattern == failed_job_pattern(cluster, ["flask-aws-prod-backup", "flask-aws-prod-drill"])
+    assert pattern["detail"]["group"] == ["family:flask-aws-prod-backup", "family:flask-aws-prod-drill"]
+    assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": 0}]}
+    assert pattern["detail"]["lastStatus"] == ["STOPPED"] and pattern["detail-type"] == ["ECS Task State Change"]
+    off = harness.run_stack("dev", overrides={"backups": {"enabled": False}})
+    assert not off.of_type("aws:cloudwatch/eventRule:EventRule")
+
+
+def test_the_dashboard_shows_every_alarm(stacks):
+    run = stacks["prod"]
+    body = json.loads(run.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    arns = {a.outputs["arn"] for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert set(body["widgets"][0]["properties"]["alarms"]) == arns
+    assert {w["properties"]["annotations"]["alarms"][0] for w in body["widgets"][1:]} == arns
