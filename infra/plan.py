@@ -1,10 +1,12 @@
 """Offline plan: what a stack would create, without an AWS account or the Pulumi CLI.
 
-    python -m infra.plan --stack prod          # tree of resources under their components, counts by type
-    python -m infra.plan --stack prod --json   # {"stack", "resources": [{type, name, parent, inputs}], "outputs"}
+    python -m infra.plan --stack prod              # tree under the components, counts, outputs, the checklist
+    python -m infra.plan --stack prod --json       # {"stack", "resources", "outputs", "checklist"}
+    python -m infra.plan --compare staging prod    # differences in topology and sizing (environment parity)
 
-Runs the real program through the mock harness (infra/harness.py), the same way the tests do. Invalid stack config
-exits with code 2 and the validation message.
+Runs the real program through the mock harness (infra/harness.py), the same way the tests do, then the policy
+pack's rules (infra/policy) on what it declared. Exit codes: 0 fine, 1 a mandatory checklist rule is violated (or,
+with --compare, a topology difference is not a listed exception), 2 invalid stack config (with the message).
 """
 
 from __future__ import annotations
@@ -102,18 +104,34 @@ def _short(value, limit: int = 60) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.plan", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml")
+    which.add_argument("--compare", nargs=2, metavar=("STACK", "REFERENCE"),
+                       help="compare two stacks' plans, e.g. staging prod")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
     parser.add_argument("--project-dir", type=Path, default=harness.ROOT,
                         help="folder with Pulumi.yaml, the stack files and infra/ (default: this repository)")
     args = parser.parse_args(argv)
     try:
-        run = harness.run_stack(args.stack, root=args.project_dir)
+        runs = [harness.run_stack(stack, root=args.project_dir) for stack in (args.compare or [args.stack])]
     except (pulumi.RunError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(run.as_json(), indent=2) if args.json else tree(run))
-    return 0
+    if args.compare:
+        from infra import parity
+
+        print(parity.report(*runs))
+        return 1 if parity.unlisted(*runs) else 0
+    from infra.policy.offline import checklist, evaluate
+
+    run = runs[0]
+    verdicts = evaluate(run)
+    if args.json:
+        print(json.dumps({**run.as_json(), "checklist": [
+            {"policy": v.policy, "level": v.level.value, "violations": v.violations} for v in verdicts]}, indent=2))
+    else:
+        print(tree(run) + "\n\n" + checklist(verdicts))
+    return 1 if any(v.blocking for v in verdicts) else 0
 
 
 if __name__ == "__main__":

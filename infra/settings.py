@@ -610,8 +610,8 @@ def serving_checks(s: Settings) -> list[Problem]:
         if limit is None:
             problem(key, instance_class, "no memory figure for this class, so the connection budget cannot be "
                     "checked", sizing.known_instance_classes())
-        elif per_database > 0.8 * limit:
-            fits = int(0.8 * limit) // (svc.max_tasks * svc.workers)
+        elif per_database > sizing.CONNECTION_BUDGET_SHARE * limit:
+            fits = int(sizing.CONNECTION_BUDGET_SHARE * limit) // (svc.max_tasks * svc.workers)
             problem("service.dbPoolSize", svc.db_pool_size, f"connection budget: maxTasks {svc.max_tasks} x "
                     f"workers {svc.workers} x (dbPoolSize {svc.db_pool_size} + dbMaxOverflow "
                     f"{svc.db_max_overflow}) = {per_database} exceeds 80 % of {instance_class}'s max_connections "

@@ -25,6 +25,8 @@ _BURSTABLE = ("t3", "t4g")
 # DBInstanceClassMemory is what is left after the OS and RDS processes; observed defaults put it at 88-97 % of the
 # nominal memory, smallest classes lowest. 88 % keeps the estimate on the safe side.
 USABLE_MEMORY = 0.88
+# The application's pools may take this share of max_connections; the rest is for migrations, backups, operators.
+CONNECTION_BUDGET_SHARE = 0.8
 
 
 def instance_memory_gib(instance_class: str) -> float | None:
