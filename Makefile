@@ -6,7 +6,7 @@ STACK ?= dev
 
 .PHONY: setup system-packages plan plan-json test lint bench local local-down clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt app/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt

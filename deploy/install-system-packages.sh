@@ -10,6 +10,7 @@ python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 command -v redis-server >/dev/null || packages+=(redis-server)
 command -v nginx >/dev/null || packages+=(nginx)
 command -v openssl >/dev/null || packages+=(openssl)
+command -v shellcheck >/dev/null || packages+=(shellcheck)  # actionlint checks the workflows' run: scripts with it
 if [ "${1:-}" = "--bench" ]; then
     command -v wrk >/dev/null || packages+=(wrk)
 fi
