@@ -73,17 +73,23 @@ def evaluate(run: harness.Run, tier: str | None = None) -> list[Verdict]:
     for policy in POLICIES:
         verdict = Verdict(policy.name, policy.description, LEVELS[tier][policy.name])
         verdicts.append(verdict)
-        if verdict.level == EnforcementLevel.DISABLED:
-            continue
-
-        def report(message: str, urn: str | None = None, verdict=verdict) -> None:
-            verdict.violations.append(message)
-        if isinstance(policy, ResourceValidationPolicy):
-            for r in resources:
-                policy.validate(ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None), report)
-        else:
-            policy.validate(StackValidationArgs(resources), report)
+        if verdict.level != EnforcementLevel.DISABLED:
+            verdict.violations = violations(policy, resources)
     return verdicts
+
+
+def violations(policy, resources: list[PolicyResource]) -> list[str]:
+    """One rule on these resources, as the engine calls it: each resource in turn, or the stack at once."""
+    found: list[str] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append(message)
+    if isinstance(policy, ResourceValidationPolicy):
+        for r in resources:
+            policy.validate(ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None), report)
+    else:
+        policy.validate(StackValidationArgs(resources), report)
+    return found
 
 
 def checklist(verdicts: list[Verdict]) -> str:

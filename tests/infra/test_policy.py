@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
+from pulumi_policy import EnforcementLevel
 
 from infra import plan
 from infra.policy import levels, offline, rules
@@ -26,15 +26,7 @@ def violations(policy_name: str, resources, change) -> list[str]:
     """Run one rule on the stack's resources after `change(resources)` mutated copies of them."""
     resources = copy.deepcopy(resources)
     change(resources)
-    found: list[str] = []
-    policy = POLICY[policy_name]
-    report = lambda message, urn=None: found.append(message)  # noqa: E731
-    if isinstance(policy, ResourceValidationPolicy):
-        for r in resources:
-            policy.validate(ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None), report)
-    else:
-        policy.validate(StackValidationArgs(resources), report)
-    return found
+    return offline.violations(POLICY[policy_name], resources)
 
 
 @pytest.fixture(scope="module")
