@@ -81,15 +81,18 @@ def test_serves_health_and_the_api_with_json_access_logs(served):
                             headers={"X-Request-ID": "gunicorn-test-1"})
     assert created.status_code == 201 and created.headers["X-Request-ID"] == "gunicorn-test-1"
     assert requests.get(f"{base}/api/notes/{created.json()['id']}", timeout=5).json()["title"] == "via gunicorn"
-    access = [json.loads(line) for line in log.read_text().splitlines()
-              if line.startswith("{") and '"gunicorn.access"' in line]
-    assert any(a["request_id"] == "gunicorn-test-1" and a["status"] == 201 for a in access)
+
+    def access_lines():
+        return [json.loads(line) for line in log.read_text().splitlines()
+                if line.startswith("{") and '"gunicorn.access"' in line]
+    # The access line is written after the response has gone out: wait for it, do not race it.
+    wait_until(lambda: any(a["request_id"] == "gunicorn-test-1" and a["status"] == 201 for a in access_lines()),
+               10, "the access log line of the create")
     assert "Running upgrade  -> 0001" in log.read_text()
     # Gunicorn's access log is built with json.dumps: a backslash or a quote cannot break the line.
     requests.get(f"{base}/health%5C%22x", timeout=5, headers={"User-Agent": 'evil\\agent "quoted"'})
-    lines = [json.loads(line) for line in log.read_text().splitlines()
-             if line.startswith("{") and '"gunicorn.access"' in line]
-    assert any(line["user_agent"] == 'evil\\agent "quoted"' for line in lines)
+    wait_until(lambda: any(line["user_agent"] == 'evil\\agent "quoted"' for line in access_lines()), 10,
+               "the access log line with the quoted User-Agent")
 
 
 def test_the_server_recovers_by_itself_after_the_primary_restarts(served):

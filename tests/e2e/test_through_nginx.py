@@ -66,7 +66,7 @@ def test_request_id_reaches_the_application_log(topology, https):
     wait_until(lambda: "e2e-trace-42" in gunicorn_logs(topology), 10, "the gunicorn access line")
     lines = [json.loads(line) for line in gunicorn_logs(topology).splitlines() if "e2e-trace-42" in line]
     assert any(line["logger"] == "gunicorn.access" and line["path"] == "/api/notes" for line in lines)
-    assert "e2e-trace-42" in nginx_log(topology)
+    wait_until(lambda: "e2e-trace-42" in nginx_log(topology), 10, "nginx's access line")  # written after the reply
     made = https.get(f"{topology.url}/api/notes", timeout=5).headers["X-Request-ID"]  # none sent: nginx makes one
     assert len(made) == 32
     wait_until(lambda: made in gunicorn_logs(topology), 10, "the generated id in the gunicorn log")
