@@ -27,3 +27,14 @@ def settings_for(tier: str, **groups) -> settings.Settings:
 @pytest.fixture(scope="session")
 def stacks() -> dict[str, harness.Run]:
     return {stack: harness.run_stack(stack) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def dev_without_backups() -> harness.Run:
+    return harness.run_stack("dev", overrides={"backups": {"enabled": False}})
+
+
+@pytest.fixture
+def cached_runs(stacks, monkeypatch):
+    """The plan command on the session's stack runs: its own logic tested without running the program again."""
+    monkeypatch.setattr(harness, "run_stack", lambda stack, **_: stacks[stack])

@@ -173,9 +173,9 @@ def test_a_broken_schedule_is_caught_by_the_model_check():
     assert "MaximumRetryAttempts: 500 is above 185" in report and "'SOMETIMES' is not one of" in report
 
 
-def test_stacks_export_the_bucket_and_key_and_can_go_without(stacks):
+def test_stacks_export_the_bucket_and_key_and_can_go_without(stacks, dev_without_backups):
     for run in stacks.values():
         assert run.outputs["backupBucket"] == run.named("backups-bucket", "aws:s3/bucket:Bucket").outputs["bucket"]
         assert run.outputs["backupKmsKeyArn"].startswith("arn:aws:kms:")
-    off = harness.run_stack("dev", overrides={"backups": {"enabled": False}})
+    off = dev_without_backups
     assert not off.of_type("aws:scheduler/schedule:Schedule") and "backupBucket" not in off.outputs

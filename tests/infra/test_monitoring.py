@@ -101,7 +101,7 @@ def test_the_topic_takes_alarms_and_the_backup_job_rule_and_the_key_lets_them(st
     assert target["arn"] == run.one("aws:sns/topic:Topic").outputs["arn"]
 
 
-def test_the_failed_job_rule_watches_the_backup_families_for_a_non_zero_exit(stacks):
+def test_the_failed_job_rule_watches_the_backup_families_for_a_non_zero_exit(stacks, dev_without_backups):
     """The fields of ECS's "Task State Change" event (detail.group is "family:<family>", detail.containers[] carry
     exitCode). Offline there is no EventBridge matcher to run it against (moto's does not match inside arrays of
     objects), so the shape is asserted."""
@@ -112,8 +112,7 @@ def test_the_failed_job_rule_watches_the_backup_families_for_a_non_zero_exit(sta
     assert pattern["detail"]["group"] == ["family:flask-aws-prod-backup", "family:flask-aws-prod-drill"]
     assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": 0}]}
     assert pattern["detail"]["lastStatus"] == ["STOPPED"] and pattern["detail-type"] == ["ECS Task State Change"]
-    off = harness.run_stack("dev", overrides={"backups": {"enabled": False}})
-    assert not off.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert not dev_without_backups.of_type("aws:cloudwatch/eventRule:EventRule")
 
 
 def test_the_dashboard_shows_every_alarm(stacks):

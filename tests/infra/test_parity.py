@@ -18,7 +18,7 @@ def test_sizing_differences_are_reported(stacks):
     assert found[("service-scaling", "maxCapacity")] == (4, 20)
 
 
-def test_a_new_topology_difference_fails_the_compare(stacks, capsys):
+def test_a_new_topology_difference_fails_the_compare(cached_runs, capsys):
     assert plan.main(["--compare", "staging", "prod"]) == 0
     out = capsys.readouterr().out
     assert "aws:ec2/natGateway:NatGateway: 1 vs 3  (one NAT gateway" in out and "NOT A LISTED" not in out

@@ -107,7 +107,7 @@ def test_the_policy_config_files_are_the_levels(tmp_path):
     assert levels.config("dev")["deletion-protection-and-multi-az"] == {"enforcementLevel": "disabled"}
 
 
-def test_the_plan_prints_the_checklist_and_fails_on_a_mandatory_violation(monkeypatch, capsys):
+def test_the_plan_prints_the_checklist_and_fails_on_a_mandatory_violation(cached_runs, monkeypatch, capsys):
     assert plan.main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     assert "Deployment checklist (policy pack infra/policy): 15 rules, 0 mandatory violated" in out
