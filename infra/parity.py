@@ -24,17 +24,20 @@ SIZING = {
     "aws:secretsmanager/secret:Secret": ["recoveryWindowInDays"],
 }
 
-# Staging's deliberate topology differences from prod, by resource type: why (None: follows from another row).
-STAGING_EXCEPTIONS: dict[str, str | None] = {
-    "aws:ec2/natGateway:NatGateway": "one NAT gateway, not one per AZ: an AZ outage only costs staging its egress",
-    "aws:ec2/eip:Eip": None,  # the NAT gateways' addresses
-    "aws:ec2/routeTable:RouteTable": None,  # one private route table per NAT gateway
-    "aws:ec2/route:Route": None,  # their default routes
-    "aws:rds/instance:Instance": "one read replica, not two: one exercises the same read path",
-    "aws:cloudwatch/logGroup:LogGroup": None,  # the second replica's log groups
-    "aws:backup/vault:Vault": "no cross-region snapshot copy: disaster recovery is a prod concern",
-    "aws:kms/key:Key": None,  # the copy region's key
-    "aws:kms/alias:Alias": None,
+# Staging's deliberate topology differences from prod: resource type -> (count in staging, count in prod, why);
+# why is None for a row that follows from another. The counts are exact: a staging that lost more than these
+# (every replica, say) is a difference nobody chose.
+STAGING_EXCEPTIONS: dict[str, tuple[int, int, str | None]] = {
+    "aws:ec2/natGateway:NatGateway": (1, 3, "one NAT gateway, not one per AZ: an AZ outage only costs staging its "
+                                            "egress"),
+    "aws:ec2/eip:Eip": (1, 3, None),  # the NAT gateways' addresses
+    "aws:ec2/routeTable:RouteTable": (3, 5, None),  # one private route table per NAT gateway
+    "aws:ec2/route:Route": (3, 5, None),  # their default routes
+    "aws:rds/instance:Instance": (2, 3, "one read replica, not two: one exercises the same read path"),
+    "aws:cloudwatch/logGroup:LogGroup": (7, 9, None),  # the second replica's log groups
+    "aws:backup/vault:Vault": (1, 2, "no cross-region snapshot copy: disaster recovery is a prod concern"),
+    "aws:kms/key:Key": (2, 3, None),  # the copy region's key
+    "aws:kms/alias:Alias": (2, 3, None),
 }
 
 
@@ -66,7 +69,11 @@ def report(a: harness.Run, b: harness.Run) -> str:
     lines = [f"Parity of '{a.stack}' against '{b.stack}'", "", "Topology (resource types whose counts differ):"]
     differences = topology(a, b)
     for resource_type, (count_a, count_b) in differences.items():
-        why = STAGING_EXCEPTIONS.get(resource_type, "NOT A LISTED EXCEPTION")
+        listed = STAGING_EXCEPTIONS.get(resource_type)
+        if listed is None or listed[:2] != (count_a, count_b):
+            why = "NOT A LISTED EXCEPTION" + (f": listed as {listed[0]} vs {listed[1]}" if listed else "")
+        else:
+            why = listed[2]
         lines.append(f"  {resource_type}: {count_a} vs {count_b}" + (f"  ({why})" if why else ""))
     if not differences:
         lines.append("  none")
@@ -76,8 +83,8 @@ def report(a: harness.Run, b: harness.Run) -> str:
 
 
 def unlisted(a: harness.Run, b: harness.Run) -> list[str]:
-    """Topology differences that are not deliberate exceptions."""
-    return [t for t in topology(a, b) if t not in STAGING_EXCEPTIONS]
+    """Topology differences that are not deliberate exceptions, count for count."""
+    return [t for t, found in topology(a, b).items() if STAGING_EXCEPTIONS.get(t, (None, None))[:2] != found]
 
 
 def _short(value) -> str:

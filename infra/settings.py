@@ -203,7 +203,9 @@ class MonitoringSettings:
     task_memory_percent: int = setting("alarm: average memory of the service's tasks, %", between(10, 100))
     database_cpu_percent: int = setting("alarm: CPU of the busiest database instance, %", between(10, 100))
     database_free_storage_percent: int = setting("alarm: free storage of any database instance below this % of "
-                                                 "allocatedStorage", between(1, 90))
+                                                 "allocatedStorage (below storage autoscaling's own 10 %: the alarm "
+                                                 "means autoscaling did not keep up or hit its ceiling)",
+                                                 between(1, 90))
     database_connections_percent: int = setting("alarm: connections of any database instance as % of its "
                                                 "max_connections (the connection budget allows 80)",
                                                 between(10, 100))
@@ -545,6 +547,8 @@ def cross_checks(s: Settings) -> list[Problem]:
     if s.tier == "prod" and not (plan.enabled and plan.copy_region):
         problem("backupPlan.copyRegion", plan.copy_region, "prod keeps a copy of its snapshots in a second region",
                 "a region other than aws:region, with backupPlan.enabled: true")
+    if s.tier != "dev" and not s.monitoring.alarm_emails:
+        problem("monitoring.alarmEmails", [], f"{s.tier} alarms must reach someone", "one or more addresses")
     problems += serving_checks(s)
     return problems
 

@@ -10,16 +10,17 @@ import pulumi_aws as aws
 
 from infra import sizing
 from infra.components import AwsContext
+from infra.components.backup_jobs import COMMANDS as BACKUP_JOBS
 from infra.components.backup_jobs import BackupJobs
 from infra.components.backup_plan import BackupPlan
 from infra.components.cache import Cache
 from infra.components.database import Database
 from infra.components.image import AppImage
 from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS, LoadBalancer
-from infra.components.monitoring import DEPLOYMENT_ALARMS, Monitoring, Watched, alarm_name
+from infra.components.monitoring import DEPLOYMENT_ALARMS, Monitoring, Watched
 from infra.components.network import Network
 from infra.components.secrets import Secrets
-from infra.components.service import AppWiring, ContainerService
+from infra.components.service import SERVICE_NAME, AppWiring, ContainerService
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,13 +68,30 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         redis_host=cache.primary_endpoint, redis_port=cache.port, secret_key_arn=secrets.secret_key.arn,
         database_credentials_arn=secrets.database_credentials.arn,
         redis_auth_token_arn=secrets.redis_auth_token.arn, kms_key_arn=secrets.key.arn)
+    # Monitoring comes before the service: ECS checks that its deployment alarms exist. The alarms name the
+    # cluster and service by the names the service component gives them.
+    db = settings.database
+    classes = [db.instance_class] + ([db.replica_instance_class or db.instance_class] if db.replicas else [])
+    monitoring = Monitoring(
+        "monitoring", settings.monitoring, Watched(
+            lb_arn_suffix=load_balancer.arn_suffix, target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+            cluster_name=prefix, service_name=SERVICE_NAME, min_tasks=settings.service.min_tasks,
+            database_ids=[database.primary.identifier, *(r.identifier for r in database.replicas)],
+            replica_ids=[r.identifier for r in database.replicas], allocated_storage_gib=db.allocated_storage,
+            max_connections=min(sizing.max_connections(c) for c in classes),
+            cache_node_ids=[f"{prefix}-redis-{i + 1:03d}" for i in range(settings.cache.nodes)],
+            backup_vaults=[v.name for v in (backup_plan.vault, backup_plan.copy_vault) if v] if backup_plan else [],
+            backup_task_families=[f"{prefix}-{job}" for job in BACKUP_JOBS if job == "backup"
+                                  or settings.backups.drill_schedule] if settings.backups.enabled else []),
+        context=context, name_prefix=prefix, kms_key_arn=secrets.key.arn,
+        cluster_arn=context.arn("ecs", f"cluster/{prefix}"), opts=opts)
     service = ContainerService(
         "service", settings.service, settings.load_balancer, wiring=wiring, context=context, name_prefix=prefix,
         cpu_architecture=cpu_architecture,
         subnet_ids=network.private_subnet_ids, app_security_group_id=network.app_security_group.id,
         lb_security_group_id=load_balancer.security_group.id, target_group=load_balancer.target_group,
         lb_arn_suffix=load_balancer.arn_suffix, listeners=load_balancer.listeners, log_retention_days=log_days,
-        deployment_alarms=[alarm_name(prefix, concern) for concern in DEPLOYMENT_ALARMS], opts=opts)
+        deployment_alarms=[monitoring.alarms[concern] for concern in DEPLOYMENT_ALARMS], opts=opts)
     if settings.backups.enabled:
         backups = BackupJobs(
             "backups", settings.backups, settings.service, wiring=wiring, context=context, name_prefix=prefix,
@@ -81,21 +99,6 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
             cpu_architecture=cpu_architecture, subnet_ids=network.private_subnet_ids,
             security_group_id=network.app_security_group.id, protect=settings.protect,
             key_deletion_window_days=settings.secrets.key_deletion_window_days, opts=opts)
-
-    db = settings.database
-    classes = [db.instance_class] + ([db.replica_instance_class or db.instance_class] if db.replicas else [])
-    monitoring = Monitoring(
-        "monitoring", settings.monitoring, Watched(
-            lb_arn_suffix=load_balancer.arn_suffix, target_group_arn_suffix=load_balancer.target_group.arn_suffix,
-            cluster_name=service.cluster_name, service_name=service.service_name, min_tasks=settings.service.min_tasks,
-            database_ids=[database.primary.identifier, *(r.identifier for r in database.replicas)],
-            replica_ids=[r.identifier for r in database.replicas], allocated_storage_gib=db.allocated_storage,
-            max_connections=min(sizing.max_connections(c) for c in classes),
-            cache_node_ids=[f"{prefix}-redis-{i + 1:03d}" for i in range(settings.cache.nodes)],
-            backup_vault_name=backup_plan.vault.name if backup_plan else None,
-            backup_task_families=[f"{prefix}-{job}" for job in backups.task_definitions] if settings.backups.enabled
-            else []),
-        context=context, name_prefix=prefix, kms_key_arn=secrets.key.arn, cluster_arn=service.cluster.arn, opts=opts)
 
     exports = {
         "url": load_balancer.url,

@@ -85,7 +85,7 @@ COMMON = {
         "taskCpuPercent": 85,
         "taskMemoryPercent": 85,
         "databaseCpuPercent": 80,
-        "databaseFreeStoragePercent": 10,
+        "databaseFreeStoragePercent": 5,
         "databaseConnectionsPercent": 80,
         "replicaLagSeconds": 30,
         "cacheCpuPercent": 75,

@@ -1,4 +1,5 @@
-"""Alarms on the serving path, the data tier and the backups, to an encrypted SNS topic, and a dashboard of them.
+"""Alarms on the serving path and the data tier, failed backups as events, to an encrypted SNS topic, and a
+dashboard of the alarms.
 
 The alarms are data (`alarm_specs`): one per concern, metric math across instances or nodes where a concern spans
 several (the busiest node's CPU, the fullest disk), so adding a replica changes a query, not the alarm count.
@@ -64,7 +65,7 @@ class Watched:
     allocated_storage_gib: int
     max_connections: int  # of the smallest class among the database instances
     cache_node_ids: list[str]
-    backup_vault_name: pulumi.Input[str] | None = None
+    backup_vaults: list[pulumi.Input[str]] = field(default_factory=list)  # AWS Backup: failed jobs are events
     backup_task_families: list[str] = field(default_factory=list)
 
 
@@ -133,11 +134,6 @@ def alarm_specs(s: MonitoringSettings, w: Watched) -> list[AlarmSpec]:
             "replica-lag", f"the slowest replica more than {s.replica_lag_seconds} s behind",
             per("AWS/RDS", "ReplicaLag", "Maximum", [{"DBInstanceIdentifier": i} for i in w.replica_ids]),
             "GreaterThanThreshold", s.replica_lag_seconds, expression=_max("m", len(w.replica_ids))))
-    if w.backup_vault_name is not None:
-        specs.append(AlarmSpec(
-            "backup-jobs-failed", "an AWS Backup job of the database failed",
-            [Metric("AWS/Backup", "NumberOfBackupJobsFailed", "Sum", {"BackupVaultName": w.backup_vault_name})],
-            "GreaterThanOrEqualToThreshold", 1, period=3600, evaluation_periods=1, datapoints=1))
     return specs
 
 
@@ -172,11 +168,21 @@ def topic_policy(context: AwsContext, topic_arn: str, rule_arns: list[str]) -> d
 
 
 def failed_job_pattern(cluster_arn: str, families: list[str]) -> dict:
-    """A backup or drill task that stopped with a non-zero exit code (the job failed, or could not start)."""
+    """A backup or drill task that stopped with a non-zero exit code, or never started (no exit code then)."""
     return {"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"],
             "detail": {"clusterArn": [cluster_arn], "lastStatus": ["STOPPED"],
                        "group": [f"family:{family}" for family in families],
-                       "containers": {"exitCode": [{"anything-but": 0}]}}}
+                       "$or": [{"containers": {"exitCode": [{"anything-but": 0}]}},
+                               {"stopCode": ["TaskFailedToStart"]}]}}
+
+
+def failed_aws_backup_pattern(vaults: list[str]) -> dict:
+    """An AWS Backup job or copy job into these vaults that failed, was aborted or expired unstarted (AWS Backup
+    reports job states as events; its CloudWatch job metrics need dimensions that vary by resource type)."""
+    return {"source": ["aws.backup"], "detail-type": ["Backup Job State Change", "Copy Job State Change"],
+            "detail": {"state": ["FAILED", "ABORTED", "EXPIRED"],
+                       "$or": [{"backupVaultName": vaults}, {"destinationBackupVaultArn": [{"wildcard": f"*:{v}"}
+                                                                                           for v in vaults]}]}}
 
 
 def dashboard(region: str, alarm_arns: list[str]) -> dict:
@@ -208,14 +214,19 @@ class Monitoring(pulumi.ComponentResource):
                                       endpoint=address, opts=topic_child)
 
         rules = []
+        events = []
         if watched.backup_task_families:
-            rule = aws.cloudwatch.EventRule(
-                f"{name}-failed-backup-jobs", name=f"{name_prefix}-failed-backup-jobs",
-                description="a backup or drill task stopped with a non-zero exit code",
-                event_pattern=pulumi.Output.from_input(cluster_arn).apply(
-                    lambda arn: json.dumps(failed_job_pattern(arn, watched.backup_task_families))),
-                opts=child)
-            aws.cloudwatch.EventTarget(f"{name}-failed-backup-jobs", rule=rule.name, arn=self.topic.arn,
+            events.append(("failed-backup-jobs", "a backup or drill task failed or could not start",
+                           pulumi.Output.from_input(cluster_arn).apply(
+                               lambda arn: json.dumps(failed_job_pattern(arn, watched.backup_task_families)))))
+        if watched.backup_vaults:
+            events.append(("failed-aws-backup-jobs", "an AWS Backup job or copy of the database failed",
+                           pulumi.Output.all(*watched.backup_vaults).apply(
+                               lambda vaults: json.dumps(failed_aws_backup_pattern(list(vaults))))))
+        for concern, description, pattern in events:
+            rule = aws.cloudwatch.EventRule(f"{name}-{concern}", name=f"{name_prefix}-{concern}",
+                                            description=description, event_pattern=pattern, opts=child)
+            aws.cloudwatch.EventTarget(f"{name}-{concern}", rule=rule.name, arn=self.topic.arn,
                                        opts=pulumi.ResourceOptions(parent=rule))
             rules.append(rule.arn)
         aws.sns.TopicPolicy(f"{name}-alarms", arn=self.topic.arn, policy=pulumi.Output.all(self.topic.arn, *rules)

@@ -12,6 +12,7 @@ from infra.components import AwsContext, assume_role_policy, policy, type_token
 from infra.settings import LoadBalancerSettings, ServiceSettings
 
 CONTAINER = "app"
+SERVICE_NAME = "app"  # the ECS service's name; the cluster is named after the stack (name_prefix)
 PROXY_COUNT = 1  # the ALB is the one proxy in front of Gunicorn
 
 
@@ -139,7 +140,8 @@ class ContainerService(pulumi.ComponentResource):
                  subnet_ids: list[pulumi.Input[str]], app_security_group_id: pulumi.Input[str],
                  lb_security_group_id: pulumi.Input[str], target_group: aws.lb.TargetGroup,
                  lb_arn_suffix: pulumi.Input[str], listeners: list[pulumi.Resource], log_retention_days: int,
-                 deployment_alarms: list[str] = (), opts: pulumi.ResourceOptions | None = None):
+                 deployment_alarms: list[aws.cloudwatch.MetricAlarm] = (),
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("service", "ContainerService"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -191,7 +193,7 @@ class ContainerService(pulumi.ComponentResource):
         minutes = steady_state_timeout_minutes(settings, lb_settings)
         self.service = aws.ecs.Service(
             f"{name}-service",
-            name="app",
+            name=SERVICE_NAME,
             cluster=self.cluster.arn,
             task_definition=self.task_definition.arn,
             desired_count=settings.min_tasks,
@@ -204,7 +206,7 @@ class ContainerService(pulumi.ComponentResource):
             health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
             deployment_circuit_breaker={"enable": True, "rollback": True},
             # A deployment that sets off these alarms (5xx rate, p99) is rolled back like one whose tasks fail.
-            alarms={"alarm_names": list(deployment_alarms), "enable": True, "rollback": True}
+            alarms={"alarm_names": [alarm.name for alarm in deployment_alarms], "enable": True, "rollback": True}
             if deployment_alarms else None,
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,

@@ -81,14 +81,14 @@ def debug_off_secret_key_from_a_secret(args: ResourceValidationArgs, report: Rep
         return
     for container in containers(args.props):
         env = environment(container)
-        if "APP_ENV" not in env:
-            continue
+        if "APP_ENV" not in env and not serves_http(container):
+            continue  # not the application (a sidecar, say)
         secrets = {s["name"] for s in container.get("secrets", [])}
         if env.get("FLASK_DEBUG", "").lower() in ("1", "true", "yes", "on"):
             report(f"container {container['name']}: FLASK_DEBUG is on", None)
-        if env["APP_ENV"] not in ("staging", "production"):
-            report(f"container {container['name']}: APP_ENV={env['APP_ENV']} (deployed stacks run staging or "
-                   "production)", None)
+        if env.get("APP_ENV") not in ("staging", "production"):
+            report(f"container {container['name']}: APP_ENV={env.get('APP_ENV', '(unset: development)')} "
+                   "(deployed stacks run staging or production)", None)
         if "SECRET_KEY" not in secrets:
             report(f"container {container['name']}: SECRET_KEY must come from a secret (Secrets Manager)", None)
         exposed = [name for name in env if any(word in name for word in SENSITIVE_NAMES)]
@@ -173,15 +173,29 @@ def encryption_in_transit(args: ResourceValidationArgs, report: Report) -> None:
             report(f"bucket policy {args.name} does not deny requests without TLS", None)
 
 
-def nothing_public_in_the_data_tier(args: ResourceValidationArgs, report: Report) -> None:
-    props = args.props
-    if args.resource_type == "aws:rds/instance:Instance" and props.get("publiclyAccessible"):
-        report(f"database {props.get('identifier')} is publicly accessible", None)
-    if args.resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and \
-            (props.get("cidrIpv4") == "0.0.0.0/0" or props.get("cidrIpv6") == "::/0") and \
-            (props.get("fromPort"), props.get("toPort")) not in ((80, 80), (443, 443)):
-        report(f"ingress rule {args.name} opens port {props.get('fromPort')} to the internet (only the load "
-               "balancer's 80 and 443 may be)", None)
+def nothing_public_in_the_data_tier(args: StackValidationArgs, report: Report) -> None:
+    """No public database or cache; the internet reaches only the load balancer's security group, on 80 and 443;
+    no data-tier subnet gives public addresses."""
+    for db in of_type(args.resources, "aws:rds/instance:Instance"):
+        if db.props.get("publiclyAccessible"):
+            report(f"database {db.props.get('identifier')} is publicly accessible", None)
+    lb_groups = {g for lb in of_type(args.resources, "aws:lb/loadBalancer:LoadBalancer")
+                 for g in lb.props.get("securityGroups") or []}
+    for rule in of_type(args.resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        props = rule.props
+        if props.get("cidrIpv4") == "0.0.0.0/0" or props.get("cidrIpv6") == "::/0":
+            if props.get("securityGroupId") not in lb_groups or \
+                    (props.get("fromPort"), props.get("toPort")) not in ((80, 80), (443, 443)):
+                report(f"ingress rule {rule.name} opens port {props.get('fromPort')} to the internet (only the "
+                       "load balancer's 80 and 443 may be)", None)
+    for group in of_type(args.resources, "aws:ec2/securityGroup:SecurityGroup"):
+        for ingress in group.props.get("ingress") or []:
+            if "0.0.0.0/0" in (ingress.get("cidrBlocks") or []) or "::/0" in (ingress.get("ipv6CidrBlocks") or []):
+                report(f"security group {group.name} has an inline rule open to the internet", None)
+    for subnet in of_type(args.resources, "aws:ec2/subnet:Subnet"):
+        if (subnet.props.get("tags") or {}).get("Tier") in ("private", "isolated") and \
+                subnet.props.get("mapPublicIpOnLaunch"):
+            report(f"subnet {subnet.name} ({subnet.props['tags']['Tier']}) gives public addresses", None)
 
 
 def deletion_protection_and_multi_az(args: ResourceValidationArgs, report: Report) -> None:
@@ -271,6 +285,8 @@ def alarms_present(args: StackValidationArgs, report: Report) -> None:
     silent = [a.name for a in alarms if not a.props.get("alarmActions")]
     if silent:
         report("alarms that notify nobody: " + ", ".join(silent), None)
+    if alarms and not of_type(args.resources, "aws:sns/topicSubscription:TopicSubscription"):
+        report("the alarm topic has no subscriber: set monitoring.alarmEmails", None)
     for service in of_type(args.resources, "aws:ecs/service:Service"):
         alarms_cfg = service.props.get("alarms") or {}
         if not (alarms_cfg.get("enable") and alarms_cfg.get("rollback") and alarms_cfg.get("alarmNames")):
@@ -281,12 +297,14 @@ def backups_and_restore_drill(args: StackValidationArgs, report: Report) -> None
     for db in of_type(args.resources, "aws:rds/instance:Instance"):
         if not db.props.get("replicateSourceDb") and not db.props.get("backupRetentionPeriod"):
             report(f"database {db.props.get('identifier')} has no automated backups", None)
+    # By family, not ARN: a task definition's ARN is unknown in a preview whenever the image changes. The backup
+    # schedules are named after the task family they run (infra/components/backup_jobs.py).
     commands = {}
     for task in of_type(args.resources, "aws:ecs/taskDefinition:TaskDefinition"):
         for container in containers(task.props):
-            commands[task.props.get("arn")] = " ".join(container.get("command") or [])
-    scheduled = [commands.get(((s.props.get("target") or {}).get("ecsParameters") or {}).get("taskDefinitionArn"), "")
-                 for s in of_type(args.resources, "aws:scheduler/schedule:Schedule")]
+            commands[task.props.get("family")] = " ".join(container.get("command") or [])
+    scheduled = [commands.get(s.props.get("name"), "") for s in of_type(args.resources,
+                                                                       "aws:scheduler/schedule:Schedule")]
     if not any("backup create" in c for c in scheduled):
         report("no scheduled logical backup (flask backup create)", None)
     if not any("backup drill" in c for c in scheduled):
@@ -316,8 +334,8 @@ POLICIES = [
                              "encrypted", encryption_at_rest),
     ResourceValidationPolicy("encryption-in-transit", "TLS to Redis and PostgreSQL, TLS-only buckets",
                              encryption_in_transit),
-    ResourceValidationPolicy("nothing-public-in-the-data-tier", "no public database, no port but 80/443 open to "
-                             "the internet", nothing_public_in_the_data_tier),
+    StackValidationPolicy("nothing-public-in-the-data-tier", "no public database or data subnet; the internet "
+                          "reaches only the load balancer, on 80/443", nothing_public_in_the_data_tier),
     ResourceValidationPolicy("deletion-protection-and-multi-az", "prod survives an AZ and a mistaken delete",
                              deletion_protection_and_multi_az),
     ResourceValidationPolicy("no-wildcard-iam", "no wildcard actions; '*' resources only for actions that take "

@@ -15,6 +15,8 @@ def settings_for(tier: str, **groups) -> settings.Settings:
     raw = {key: value for key, value in groups.items()}
     if tier == "prod":
         raw.setdefault("backupPlan", {}).setdefault("copyRegion", "eu-central-1")
+    if tier != "dev":
+        raw.setdefault("monitoring", {}).setdefault("alarmEmails", ["ops@example.com"])
     lb = raw.setdefault("loadBalancer", {})
     if tier == "dev":
         lb.setdefault("allowHttp", True)

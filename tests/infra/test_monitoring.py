@@ -11,7 +11,7 @@ from tests.infra.checks import metric_alarm_problems
 
 ALL = {"http-5xx", "p99-response", "unhealthy-targets", "task-cpu", "task-memory", "running-tasks", "database-cpu",
        "database-free-storage", "database-connections", "cache-cpu", "cache-memory", "cache-evictions",
-       "replica-lag", "backup-jobs-failed"}
+       "replica-lag"}
 
 
 def alarms(run) -> dict:
@@ -39,8 +39,7 @@ def test_a_broken_alarm_is_caught_by_the_model_check(stacks):
 def test_prod_watches_every_concern_and_dev_what_it_has(stacks):
     assert set(alarms(stacks["prod"])) == ALL
     assert set(alarms(stacks["staging"])) == ALL
-    # dev: no replica, no AWS Backup plan
-    assert set(alarms(stacks["dev"])) == ALL - {"replica-lag", "backup-jobs-failed"}
+    assert set(alarms(stacks["dev"])) == ALL - {"replica-lag"}  # dev has no replica
 
 
 def test_multi_instance_concerns_cover_every_instance_and_node(stacks):
@@ -51,8 +50,8 @@ def test_multi_instance_concerns_cover_every_instance_and_node(stacks):
     assert prod["database-cpu"]["metricQueries"][-1]["expression"] == "MAX([m1, m2, m3])"
     assert prod["database-free-storage"]["metricQueries"][-1]["expression"] == "MIN([m1, m2, m3])"
     nodes = {q["metric"]["dimensions"]["CacheClusterId"] for q in prod["cache-cpu"]["metricQueries"] if "metric" in q}
-    members = stacks["prod"].one("aws:elasticache/replicationGroup:ReplicationGroup").outputs["memberClusters"]
-    assert nodes == set(members)  # the node ids the alarms name are the ones ElastiCache gives
+    # ElastiCache names a replication group's nodes <group id>-001, -002, ...
+    assert nodes == {"flask-aws-prod-redis-001", "flask-aws-prod-redis-002", "flask-aws-prod-redis-003"}
     lag = {q["metric"]["dimensions"]["DBInstanceIdentifier"] for q in prod["replica-lag"]["metricQueries"]
            if "metric" in q}
     assert lag == {"flask-aws-prod-db-replica-1", "flask-aws-prod-db-replica-2"}
@@ -65,7 +64,7 @@ def test_thresholds_come_from_settings_and_the_connection_budget():
     assert prod["http-5xx"]["threshold"] == 3 and prod["p99-response"]["threshold"] == 0.75
     # db.r6g.large: 16 GiB -> max_connections 1586 (infra/sizing.py, RDS's formula); 80 % of it.
     assert sizing.max_connections("db.r6g.large") == 1586 and prod["database-connections"]["threshold"] == 1268
-    assert prod["database-free-storage"]["threshold"] == 100 * 1024 ** 3 * 10 / 100  # 10 % of 100 GiB
+    assert prod["database-free-storage"]["threshold"] == 100 * 1024 ** 3 * 5 / 100  # 5 % of 100 GiB
     assert prod["running-tasks"]["threshold"] == 3 and prod["running-tasks"]["treatMissingData"] == "breaching"
     assert sorted(s.inputs["endpoint"] for s in run.of_type("aws:sns/topicSubscription:TopicSubscription")) == \
         ["db@example.com", "ops@example.com"]
@@ -80,25 +79,28 @@ def test_a_bad_alarm_email_is_a_settings_problem():
 
 def test_deployments_roll_back_on_the_5xx_and_latency_alarms(stacks):
     for run in stacks.values():
-        service = run.one("aws:ecs/service:Service").inputs
-        names = {a["name"] for a in alarms(run).values()}
-        assert service["alarms"]["enable"] is True and service["alarms"]["rollback"] is True
-        assert set(service["alarms"]["alarmNames"]) <= names and len(service["alarms"]["alarmNames"]) == 2
+        service = run.one("aws:ecs/service:Service")
+        assert service.inputs["alarms"]["enable"] is True and service.inputs["alarms"]["rollback"] is True
+        assert service.inputs["alarms"]["alarmNames"] == [f"flask-aws-{run.stack}-http-5xx",
+                                                          f"flask-aws-{run.stack}-p99-response"]
+        # the alarms exist before ECS is told about them, and watch this very service
+        cpu = alarms(run)["task-cpu"]["metricQueries"][0]["metric"]["dimensions"]
+        assert cpu == {"ClusterName": run.outputs["clusterName"], "ServiceName": run.outputs["serviceName"]}
 
 
 def test_the_topic_takes_alarms_and_the_backup_job_rule_and_the_key_lets_them(stacks):
     run = stacks["prod"]
     document = json.loads(run.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
     by_sid = {s["Sid"]: s for s in document["Statement"]}
-    rule = run.one("aws:cloudwatch/eventRule:EventRule")
-    assert by_sid["BackupJobEventsPublish"]["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule.outputs["arn"]]}}
+    rules = [r.outputs["arn"] for r in run.of_type("aws:cloudwatch/eventRule:EventRule")]
+    assert sorted(by_sid["BackupJobEventsPublish"]["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(rules)
     assert by_sid["AlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert by_sid["DenyInsecureTransport"]["Effect"] == "Deny"
     key_policy = json.loads(run.named("secrets-key", "aws:kms/key:Key").inputs["policy"])
     grant = next(s for s in key_policy["Statement"] if s["Sid"] == "AlarmsAndEventsPublishToTheEncryptedTopic")
     assert set(grant["Principal"]["Service"]) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
-    target = run.one("aws:cloudwatch/eventTarget:EventTarget").inputs
-    assert target["arn"] == run.one("aws:sns/topic:Topic").outputs["arn"]
+    for target in run.of_type("aws:cloudwatch/eventTarget:EventTarget"):
+        assert target.inputs["arn"] == run.one("aws:sns/topic:Topic").outputs["arn"]
 
 
 def test_the_failed_job_rule_watches_the_backup_families_for_a_non_zero_exit(stacks, dev_without_backups):
@@ -106,13 +108,25 @@ def test_the_failed_job_rule_watches_the_backup_families_for_a_non_zero_exit(sta
     exitCode). Offline there is no EventBridge matcher to run it against (moto's does not match inside arrays of
     objects), so the shape is asserted."""
     run = stacks["prod"]
-    pattern = json.loads(run.one("aws:cloudwatch/eventRule:EventRule").inputs["eventPattern"])
+    pattern = json.loads(run.named("monitoring-failed-backup-jobs", "aws:cloudwatch/eventRule:EventRule")
+                         .inputs["eventPattern"])
     cluster = run.one("aws:ecs/cluster:Cluster").outputs["arn"]
     assert pattern == failed_job_pattern(cluster, ["flask-aws-prod-backup", "flask-aws-prod-drill"])
     assert pattern["detail"]["group"] == ["family:flask-aws-prod-backup", "family:flask-aws-prod-drill"]
-    assert pattern["detail"]["containers"] == {"exitCode": [{"anything-but": 0}]}
+    assert pattern["detail"]["$or"] == [{"containers": {"exitCode": [{"anything-but": 0}]}},
+                                        {"stopCode": ["TaskFailedToStart"]}]
     assert pattern["detail"]["lastStatus"] == ["STOPPED"] and pattern["detail-type"] == ["ECS Task State Change"]
-    assert not dev_without_backups.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert not dev_without_backups.of_type("aws:cloudwatch/eventRule:EventRule")  # no jobs, no AWS Backup in dev
+
+
+def test_failed_aws_backup_jobs_and_copies_reach_the_topic(stacks):
+    run = stacks["prod"]
+    rule = run.named("monitoring-failed-aws-backup-jobs", "aws:cloudwatch/eventRule:EventRule")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern["source"] == ["aws.backup"] and "Copy Job State Change" in pattern["detail-type"]
+    assert pattern["detail"]["state"] == ["FAILED", "ABORTED", "EXPIRED"]
+    vaults = [v.outputs["name"] for v in run.of_type("aws:backup/vault:Vault")]
+    assert sorted(pattern["detail"]["$or"][0]["backupVaultName"]) == sorted(vaults)
 
 
 def test_the_dashboard_shows_every_alarm(stacks):

@@ -24,3 +24,10 @@ def test_a_new_topology_difference_fails_the_compare(cached_runs, capsys):
     assert "aws:ec2/natGateway:NatGateway: 1 vs 3  (one NAT gateway" in out and "NOT A LISTED" not in out
     assert plan.main(["--compare", "dev", "prod"]) == 1  # dev is not held to prod's topology
     assert "NOT A LISTED EXCEPTION" in capsys.readouterr().out
+
+
+def test_an_exception_is_held_to_its_counts(stacks, monkeypatch):
+    """A staging with no replica at all is not the listed 'one replica' exception."""
+    monkeypatch.setitem(parity.STAGING_EXCEPTIONS, "aws:rds/instance:Instance", (1, 3, "pretend"))
+    assert parity.unlisted(stacks["staging"], stacks["prod"]) == ["aws:rds/instance:Instance"]
+    assert "NOT A LISTED EXCEPTION: listed as 1 vs 3" in parity.report(stacks["staging"], stacks["prod"])

@@ -139,3 +139,24 @@ def test_the_pack_speaks_the_analyzer_protocol():
     finally:
         pack.kill()
         pack.wait()
+
+
+def test_the_rules_close_the_gaps_a_review_found(prod):
+    """World ingress on 443 of a database's group, an alarm topic nobody reads, an app container without APP_ENV."""
+    def world_on_the_database(rs):
+        rule = first(rs, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                     lambda r: r.name == "database-from-app")
+        rule.props.update(cidrIpv4="0.0.0.0/0", fromPort=443, toPort=443, referencedSecurityGroupId=None)
+    assert violations("nothing-public-in-the-data-tier", prod, world_on_the_database)
+    assert violations("alarms-present", prod, lambda rs: [rs.remove(r) for r in list(rs)
+                                                          if r.resource_type == "aws:sns/topicSubscription:"
+                                                          "TopicSubscription"]) == [
+        "the alarm topic has no subscriber: set monitoring.alarmEmails"]
+
+    def no_app_env(rs):
+        task = first(rs, "aws:ecs/taskDefinition:TaskDefinition", lambda r: r.name == "service-task")
+        (container,) = json.loads(task.props["containerDefinitions"])
+        container["environment"] = [e for e in container["environment"] if e["name"] != "APP_ENV"]
+        task.props["containerDefinitions"] = json.dumps([container])
+    assert any("APP_ENV=(unset: development)" in v
+               for v in violations("debug-off-secret-key-from-a-secret", prod, no_app_env))

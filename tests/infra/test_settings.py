@@ -70,8 +70,13 @@ def test_a_stack_named_otherwise_needs_a_tier():
         settings.from_config("flask-aws", "qa", "eu-west-1", {})
     raw = {"tier": "staging", "loadBalancer": {"certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/"
                                                                 "0f1e2d3c-aaaa-bbbb-cccc-000000000000",
-                                               "domain": "qa.example.com"}}
+                                               "domain": "qa.example.com"},
+           "monitoring": {"alarmEmails": ["qa@example.com"]}}
     assert settings.from_config("flask-aws", "qa", "eu-west-1", raw).database.replicas == 1
+    # staging and prod alarms must reach someone
+    del raw["monitoring"]
+    with pytest.raises(settings.SettingsError, match=r"monitoring.alarmEmails = \[\]: staging alarms must reach"):
+        settings.from_config("flask-aws", "qa", "eu-west-1", raw)
 
 
 BAD_VALUES = [
