@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from ops import OpsError
 from ops.aws import client, main, reported
 
+RETRY_SECONDS = 15
 REQUIRED = ("region", "clusterName", "serviceName", "taskDefinitionArn", "targetGroupArn", "databaseIdentifier",
             "databaseReplicaIdentifiers", "redisReplicationGroupId", "url")
 
@@ -177,8 +179,18 @@ def run(argv: list[str] | None = None) -> int:
     cli.add_argument("outputs", help="`pulumi stack output --json` in a file, or - for stdin")
     cli.add_argument("--max-replica-lag", type=float, default=30.0, help="seconds (default 30)")
     cli.add_argument("--timeout", type=float, default=10.0, help="seconds for the HTTP check (default 10)")
+    cli.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                     help="keep checking every 15 s until all pass or this long has passed (a deployment's rollout "
+                          "and its alarm watch take a while after `pulumi up` returns); default: check once")
     args = cli.parse_args(argv)
-    checks = verify(load_outputs(args.outputs), args.max_replica_lag, args.timeout)
+    outputs = load_outputs(args.outputs)
+    deadline = time.monotonic() + args.wait
+    while True:
+        checks = verify(outputs, args.max_replica_lag, args.timeout)
+        if all(c.ok for c in checks) or time.monotonic() >= deadline:
+            break
+        print(f"{sum(not c.ok for c in checks)} checks failing; checking again in {RETRY_SECONDS} s", file=sys.stderr)
+        time.sleep(RETRY_SECONDS)
     for check in checks:
         print(check)
     failed = [c for c in checks if not c.ok]

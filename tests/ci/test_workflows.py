@@ -84,8 +84,11 @@ def test_preview_runs_on_every_pull_request_for_every_stack_with_the_policy_pack
     assert sorted(job["strategy"]["matrix"]["stack"]) == STACKS == ["dev", "prod", "staging"]
     aws = next(s for s in steps(job) if s.get("uses", "").startswith("aws-actions/configure-aws-credentials"))
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"  # OIDC, no keys
-    pulumi = next(s for s in steps(job) if s.get("uses", "").startswith("pulumi/actions"))
+    pulumi = next(s for s in steps(job) if s.get("uses", "").startswith("pulumi/actions") and "with" in s)
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["comment-on-pr"] is True
+    # against the image that is deployed, not a rebuild
+    before = " ".join(s.get("run", "") for s in steps(job)[:steps(job).index(pulumi)])
+    assert "pulumi config set --path image.uri" in before and "imageUri" in before
     assert pulumi["with"]["policyPacks"] == "infra/policy"
     assert pulumi["with"]["policyPackConfigs"] == "infra/policy/${{ matrix.stack }}.json"
     assert pulumi["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"  # empty: Pulumi Cloud
@@ -110,7 +113,11 @@ def test_deploy_builds_once_then_dev_staging_prod_each_verified():
     deploy = next(r for r in runs if "pulumi up" in r)
     assert "--policy-pack infra/policy" in deploy and 'infra/policy/${STACK}.json' in deploy
     assert 'image.uri "$IMAGE_URI"' in deploy  # by digest
-    assert runs.index(deploy) < runs.index(next(r for r in runs if "ops.verify" in r))
+    verify = next(r for r in runs if "ops.verify" in r)
+    assert runs.index(deploy) < runs.index(verify) and "--wait" in verify
+    push = next(r for r in runs if "skopeo copy" in r)
+    assert "describe-images" in push  # immutable tags: a re-run does not push again
+    assert stack_job["concurrency"]["group"] == "deploy-${{ inputs.stack }}"
 
 
 @pytest.mark.parametrize("stack", STACKS)

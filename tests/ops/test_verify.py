@@ -170,3 +170,17 @@ def test_the_stack_exports_every_output_verify_needs():
 
     outputs = harness.run_stack("prod").outputs
     assert set(verify.REQUIRED) <= set(outputs)
+
+
+def test_wait_checks_again_until_everything_passes(monkeypatch, tmp_path, capsys):
+    """--wait: a rollout still in progress right after `pulumi up` passes once it completes."""
+    rounds = [[verify.Check("ECS service", False, "rollout IN_PROGRESS")], [verify.Check("ECS service", True, "ok")]]
+    monkeypatch.setattr(verify, "verify", lambda *args: rounds.pop(0))
+    monkeypatch.setattr(verify, "RETRY_SECONDS", 0)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({key: "x" for key in verify.REQUIRED}))
+    assert main(lambda: verify.run([str(outputs), "--wait", "60"])) == 0
+    out = capsys.readouterr()
+    assert "1 checks failing; checking again" in out.err and "PASS  ECS service: ok" in out.out and rounds == []
+    rounds[:] = [[verify.Check("ECS service", False, "rollout FAILED")]] * 3
+    assert main(lambda: verify.run([str(outputs)])) == 1  # without --wait: once
