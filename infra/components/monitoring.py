@@ -73,7 +73,13 @@ def _max(prefix: str, count: int, fn: str = "MAX") -> str:
     return f"{fn}([{', '.join(f'{prefix}{i + 1}' for i in range(count))}])"
 
 
-def alarm_specs(s: MonitoringSettings, w: Watched) -> list[AlarmSpec]:
+def event_rule_names(name_prefix: str, w: Watched) -> list[str]:
+    """The EventBridge rules that report failed backups (see Monitoring)."""
+    return ([f"{name_prefix}-failed-backup-jobs"] if w.backup_task_families else []) + \
+        ([f"{name_prefix}-failed-aws-backup-jobs"] if w.backup_vaults else [])
+
+
+def alarm_specs(s: MonitoringSettings, w: Watched, failure_rules: list[str] = ()) -> list[AlarmSpec]:
     lb = {"LoadBalancer": w.lb_arn_suffix}
     target = {"LoadBalancer": w.lb_arn_suffix, "TargetGroup": w.target_group_arn_suffix}
     service = {"ClusterName": w.cluster_name, "ServiceName": w.service_name}
@@ -134,6 +140,13 @@ def alarm_specs(s: MonitoringSettings, w: Watched) -> list[AlarmSpec]:
             "replica-lag", f"the slowest replica more than {s.replica_lag_seconds} s behind",
             per("AWS/RDS", "ReplicaLag", "Maximum", [{"DBInstanceIdentifier": i} for i in w.replica_ids]),
             "GreaterThanThreshold", s.replica_lag_seconds, expression=_max("m", len(w.replica_ids))))
+    if failure_rules:
+        # The failure events themselves go to the topic; this alarm makes them a state on the dashboard too.
+        specs.append(AlarmSpec(
+            "backup-failed", "a backup, drill, AWS Backup job or snapshot copy failed (see the topic's message)",
+            [Metric("AWS/Events", "TriggeredRules", "Sum", {"RuleName": rule}) for rule in failure_rules],
+            "GreaterThanOrEqualToThreshold", 1, expression=_max("m", len(failure_rules)) if len(failure_rules) > 1
+            else None, period=300, evaluation_periods=1, datapoints=1))
     return specs
 
 
@@ -224,7 +237,7 @@ class Monitoring(pulumi.ComponentResource):
                            pulumi.Output.all(*watched.backup_vaults).apply(
                                lambda vaults: json.dumps(failed_aws_backup_pattern(list(vaults))))))
         for concern, description, pattern in events:
-            rule = aws.cloudwatch.EventRule(f"{name}-{concern}", name=f"{name_prefix}-{concern}",
+            rule = aws.cloudwatch.EventRule(f"{name}-{concern}", name=f"{name_prefix}-{concern}",  # event_rule_names
                                             description=description, event_pattern=pattern, opts=child)
             aws.cloudwatch.EventTarget(f"{name}-{concern}", rule=rule.name, arn=self.topic.arn,
                                        opts=pulumi.ResourceOptions(parent=rule))
@@ -234,7 +247,7 @@ class Monitoring(pulumi.ComponentResource):
                             opts=topic_child)
 
         self.alarms = {}
-        for spec in alarm_specs(settings, watched):
+        for spec in alarm_specs(settings, watched, event_rule_names(name_prefix, watched)):
             self.alarms[spec.concern] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.concern}",
                 name=alarm_name(name_prefix, spec.concern),

@@ -11,7 +11,7 @@ from tests.infra.checks import metric_alarm_problems
 
 ALL = {"http-5xx", "p99-response", "unhealthy-targets", "task-cpu", "task-memory", "running-tasks", "database-cpu",
        "database-free-storage", "database-connections", "cache-cpu", "cache-memory", "cache-evictions",
-       "replica-lag"}
+       "replica-lag", "backup-failed"}
 
 
 def alarms(run) -> dict:
@@ -117,6 +117,15 @@ def test_the_failed_job_rule_watches_the_backup_families_for_a_non_zero_exit(sta
                                         {"stopCode": ["TaskFailedToStart"]}]
     assert pattern["detail"]["lastStatus"] == ["STOPPED"] and pattern["detail-type"] == ["ECS Task State Change"]
     assert not dev_without_backups.of_type("aws:cloudwatch/eventRule:EventRule")  # no jobs, no AWS Backup in dev
+
+
+def test_failed_backups_are_also_an_alarm_state(stacks):
+    """AWS/Events TriggeredRules of the failure rules: the events reach the topic, the alarm shows the state."""
+    for run in stacks.values():
+        alarm = alarms(run)["backup-failed"]
+        rules = {q["metric"]["dimensions"]["RuleName"] for q in alarm["metricQueries"] if "metric" in q}
+        assert rules == {r.inputs["name"] for r in run.of_type("aws:cloudwatch/eventRule:EventRule")}
+    assert alarms(stacks["prod"])["backup-failed"]["metricQueries"][-1]["expression"] == "MAX([m1, m2])"
 
 
 def test_failed_aws_backup_jobs_and_copies_reach_the_topic(stacks):
