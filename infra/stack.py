@@ -10,8 +10,7 @@ import pulumi_aws as aws
 
 from infra import sizing
 from infra.components import AwsContext
-from infra.components.backup_jobs import COMMANDS as BACKUP_JOBS
-from infra.components.backup_jobs import BackupJobs
+from infra.components.backup_jobs import BackupJobs, scheduled_jobs
 from infra.components.backup_plan import BackupPlan
 from infra.components.cache import Cache
 from infra.components.database import Database
@@ -81,8 +80,8 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
             max_connections=min(sizing.max_connections(c) for c in classes),
             cache_node_ids=[f"{prefix}-redis-{i + 1:03d}" for i in range(settings.cache.nodes)],
             backup_vaults=[v.name for v in (backup_plan.vault, backup_plan.copy_vault) if v] if backup_plan else [],
-            backup_task_families=[f"{prefix}-{job}" for job in BACKUP_JOBS if job == "backup"
-                                  or settings.backups.drill_schedule] if settings.backups.enabled else []),
+            backup_task_families=[f"{prefix}-{job}" for job in scheduled_jobs(settings.backups)]
+            if settings.backups.enabled else []),
         context=context, name_prefix=prefix, kms_key_arn=secrets.key.arn,
         cluster_arn=context.arn("ecs", f"cluster/{prefix}"), opts=opts)
     service = ContainerService(

@@ -25,6 +25,11 @@ COMMANDS = {
 }
 
 
+def scheduled_jobs(settings: BackupsSettings) -> list[str]:
+    """The jobs a stack runs: the backup always, the drill when it has a schedule."""
+    return [job for job in COMMANDS if job == "backup" or settings.drill_schedule]
+
+
 def job_container(command: list[str], service: ServiceSettings, wiring: AppWiring, *, settings: BackupsSettings,
                   bucket: pulumi.Input[str], key_arn: pulumi.Input[str], log_group: pulumi.Input[str],
                   stream_prefix: str, region: str) -> dict:
@@ -108,7 +113,7 @@ class BackupJobs(pulumi.ComponentResource):
                                lambda arns: json.dumps(task_policy(*arns))),
                            opts=pulumi.ResourceOptions(parent=task_role))
 
-        jobs = {job: command for job, command in COMMANDS.items() if job == "backup" or settings.drill_schedule}
+        jobs = {job: COMMANDS[job] for job in scheduled_jobs(settings)}
         self.task_definitions = {}
         for job, command in jobs.items():
             self.task_definitions[job] = fargate_task_definition(

@@ -73,12 +73,6 @@ def _max(prefix: str, count: int, fn: str = "MAX") -> str:
     return f"{fn}([{', '.join(f'{prefix}{i + 1}' for i in range(count))}])"
 
 
-def event_rule_names(name_prefix: str, w: Watched) -> list[str]:
-    """The EventBridge rules that report failed backups (see Monitoring)."""
-    return ([f"{name_prefix}-failed-backup-jobs"] if w.backup_task_families else []) + \
-        ([f"{name_prefix}-failed-aws-backup-jobs"] if w.backup_vaults else [])
-
-
 def alarm_specs(s: MonitoringSettings, w: Watched, failure_rules: list[str] = ()) -> list[AlarmSpec]:
     lb = {"LoadBalancer": w.lb_arn_suffix}
     target = {"LoadBalancer": w.lb_arn_suffix, "TargetGroup": w.target_group_arn_suffix}
@@ -237,7 +231,7 @@ class Monitoring(pulumi.ComponentResource):
                            pulumi.Output.all(*watched.backup_vaults).apply(
                                lambda vaults: json.dumps(failed_aws_backup_pattern(list(vaults))))))
         for concern, description, pattern in events:
-            rule = aws.cloudwatch.EventRule(f"{name}-{concern}", name=f"{name_prefix}-{concern}",  # event_rule_names
+            rule = aws.cloudwatch.EventRule(f"{name}-{concern}", name=f"{name_prefix}-{concern}",
                                             description=description, event_pattern=pattern, opts=child)
             aws.cloudwatch.EventTarget(f"{name}-{concern}", rule=rule.name, arn=self.topic.arn,
                                        opts=pulumi.ResourceOptions(parent=rule))
@@ -247,7 +241,8 @@ class Monitoring(pulumi.ComponentResource):
                             opts=topic_child)
 
         self.alarms = {}
-        for spec in alarm_specs(settings, watched, event_rule_names(name_prefix, watched)):
+        failure_rules = [f"{name_prefix}-{concern}" for concern, *_ in events]
+        for spec in alarm_specs(settings, watched, failure_rules):
             self.alarms[spec.concern] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.concern}",
                 name=alarm_name(name_prefix, spec.concern),

@@ -112,14 +112,14 @@ class BackupStore:
 
     def check_writable(self) -> None:
         """Fail before pg_dump starts if the bucket or the key cannot be used."""
-        with self.errors(f"opening bucket {self.bucket}", "s3:ListBucket", f"arn:aws:s3:::{self.bucket}"):
+        with aws_errors(f"opening bucket {self.bucket}", "s3:ListBucket", f"arn:aws:s3:::{self.bucket}"):
             # A one-key listing, not HeadBucket: the same permission (s3:ListBucket) on AWS, and a real error
             # body (NoSuchBucket) instead of a bare 404.
             self.s3.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
         if not self.kms_key_id:
             raise BackupError("BACKUP_KMS_KEY_ID is not set: give the KMS key that encrypts backups (the stack "
                               "output backupKmsKeyArn)")
-        with self.errors(f"checking KMS key {self.kms_key_id}", "kms:DescribeKey", self.kms_key_id):
+        with aws_errors(f"checking KMS key {self.kms_key_id}", "kms:DescribeKey", self.kms_key_id):
             state = self.kms.describe_key(KeyId=self.kms_key_id)["KeyMetadata"]["KeyState"]
         if state != "Enabled":
             raise BackupError(f"KMS key {self.kms_key_id} is {state}, not Enabled: enable it or set "
@@ -136,7 +136,7 @@ class BackupStore:
         where = f"s3://{self.bucket}/{key}"
         encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
         # SSE-KMS multipart uploads need the key for both: a data key to encrypt, Decrypt to complete the upload.
-        with self.errors(f"starting the upload of {where}", "s3:PutObject, kms:GenerateDataKey and kms:Decrypt",
+        with aws_errors(f"starting the upload of {where}", "s3:PutObject, kms:GenerateDataKey and kms:Decrypt",
                          f"{where} and {self.kms_key_id}"):
             upload_id = self.s3.create_multipart_upload(
                 Bucket=self.bucket, Key=key, ContentType="application/octet-stream", ChecksumAlgorithm="SHA256",
@@ -157,14 +157,14 @@ class BackupStore:
                 whole.update(chunk)
                 size += len(chunk)
                 checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
-                with self.errors(f"uploading part {len(parts) + 1} of {where}", "s3:PutObject", where):
+                with aws_errors(f"uploading part {len(parts) + 1} of {where}", "s3:PutObject", where):
                     etag = self.s3.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, Body=chunk,
                                                PartNumber=len(parts) + 1, ChecksumSHA256=checksum)["ETag"]
                 parts.append({"PartNumber": len(parts) + 1, "ETag": etag, "ChecksumSHA256": checksum})
                 if len(chunk) < part_size:
                     break
             finish()
-            with self.errors(f"completing the upload of {where}", "s3:PutObject", where):
+            with aws_errors(f"completing the upload of {where}", "s3:PutObject", where):
                 self.s3.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                   MultipartUpload={"Parts": parts})
         except BaseException:
@@ -178,7 +178,7 @@ class BackupStore:
                     "part_size": part_size, **metadata}
         manifest_key = f"{self.folder}{stamp}{MANIFEST}"
         try:
-            with self.errors(f"writing the manifest s3://{self.bucket}/{manifest_key}", "s3:PutObject",
+            with aws_errors(f"writing the manifest s3://{self.bucket}/{manifest_key}", "s3:PutObject",
                              f"s3://{self.bucket}/{manifest_key}"):
                 self.s3.put_object(Bucket=self.bucket, Key=manifest_key, Body=json.dumps(manifest, indent=2).encode(),
                                    ContentType="application/json", ChecksumAlgorithm="SHA256", **encryption)
@@ -190,7 +190,7 @@ class BackupStore:
     def backups(self) -> list[Backup]:
         """Finished backups, oldest first."""
         dumps, manifests = {}, set()
-        with self.errors(f"listing s3://{self.bucket}/{self.folder}", "s3:ListBucket",
+        with aws_errors(f"listing s3://{self.bucket}/{self.folder}", "s3:ListBucket",
                          f"arn:aws:s3:::{self.bucket}"):
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.folder):
                 for item in page.get("Contents", []):
@@ -219,7 +219,7 @@ class BackupStore:
 
     def manifest(self, backup: Backup) -> dict:
         where = f"s3://{self.bucket}/{backup.manifest_key}"
-        with self.errors(f"reading {where}", "s3:GetObject and kms:Decrypt", where):
+        with aws_errors(f"reading {where}", "s3:GetObject and kms:Decrypt", where):
             body = self.s3.get_object(Bucket=self.bucket, Key=backup.manifest_key)["Body"].read()
         try:
             manifest = json.loads(body)
@@ -232,7 +232,7 @@ class BackupStore:
         """Stream the dump into file and check it against the manifest before anyone uses it."""
         where = f"s3://{self.bucket}/{backup.key}"
         digest, size = hashlib.sha256(), 0
-        with self.errors(f"downloading {where}", "s3:GetObject and kms:Decrypt", where):
+        with aws_errors(f"downloading {where}", "s3:GetObject and kms:Decrypt", where):
             body = self.s3.get_object(Bucket=self.bucket, Key=backup.key)["Body"]
             for chunk in body.iter_chunks(MiB):
                 digest.update(chunk)
@@ -247,7 +247,7 @@ class BackupStore:
     def delete(self, backup: Backup) -> None:
         """The manifest first: a half-deleted backup is no longer listed as one."""
         for key in (backup.manifest_key, backup.key):
-            with self.errors(f"deleting s3://{self.bucket}/{key}", "s3:DeleteObject", f"s3://{self.bucket}/{key}"):
+            with aws_errors(f"deleting s3://{self.bucket}/{key}", "s3:DeleteObject", f"s3://{self.bucket}/{key}"):
                 self.s3.delete_object(Bucket=self.bucket, Key=key)
 
     def _delete_quietly(self, key: str) -> None:
@@ -255,9 +255,6 @@ class BackupStore:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError):
             pass
-
-    def errors(self, doing: str, action: str, resource: str):
-        return aws_errors(doing, action, resource)
 
 
 class aws_errors:  # noqa: N801 used as a context manager, reads like one
