@@ -6,14 +6,15 @@ import logging
 import os
 
 from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config as config_module
+from webapp.database import db
 from webapp.errors import init_errors
-from webapp.extensions import csrf, db, migrate
+from webapp.extensions import csrf, migrate
 from webapp.logs import configure_logging, init_request_ids
 from webapp.security import init_security_headers
+from webapp.sessions import CookieSessions
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "migrations")
 
@@ -55,17 +56,6 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
                                                          "replicas": len(app.config["DATABASE_REPLICAS"]),
                                                          "redis": bool(app.config["REDIS_URL"])})
     return app
-
-
-class CookieSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with the signing serializer built once per app instead of per request (it
-    was a fifth of a cached API read)."""
-
-    def get_signing_serializer(self, app):
-        serializer = app.extensions.get("session_serializer")
-        if serializer is None:
-            serializer = app.extensions["session_serializer"] = super().get_signing_serializer(app)
-        return serializer
 
 
 def _init_sentry(app: Flask) -> None:

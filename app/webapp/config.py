@@ -16,7 +16,7 @@ class ConfigError(Exception):
     """The environment cannot run this configuration; the message says what to change."""
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     if not raw:
         return default
@@ -26,7 +26,7 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not a whole number") from None
 
 
-def _float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "")
     try:
         return float(raw) if raw else default
@@ -34,7 +34,7 @@ def _float(name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
-def _bool(name: str, default: bool) -> bool:
+def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if not raw:
         return default
@@ -89,10 +89,10 @@ class Config:
     def __init__(self):
         self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
         self.SQLALCHEMY_DATABASE_URI = database_url() or self.default_database()
-        engine = {"pool_pre_ping": True, "pool_recycle": _int("DB_POOL_RECYCLE", 1800)}
-        postgres = {"pool_size": _int("DB_POOL_SIZE", 5), "max_overflow": _int("DB_MAX_OVERFLOW", 2),
-                    "pool_timeout": _int("DB_POOL_TIMEOUT", 5),
-                    "connect_args": {"connect_timeout": _int("DB_CONNECT_TIMEOUT", 3), "application_name": "webapp"}}
+        engine = {"pool_pre_ping": True, "pool_recycle": env_int("DB_POOL_RECYCLE", 1800)}
+        postgres = {"pool_size": env_int("DB_POOL_SIZE", 5), "max_overflow": env_int("DB_MAX_OVERFLOW", 2),
+                    "pool_timeout": env_int("DB_POOL_TIMEOUT", 5),
+                    "connect_args": {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3), "application_name": "webapp"}}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             engine.update(postgres)
         self.SQLALCHEMY_ENGINE_OPTIONS = engine
@@ -105,28 +105,19 @@ class Config:
         self.DATABASE_REPLICAS = list(self.SQLALCHEMY_BINDS)
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
         self.REDIS_URL = os.environ.get("REDIS_URL") or self.redis_url_from_parts()
-        self.CACHE_TTL_SECONDS = _int("CACHE_TTL_SECONDS", 60)
-        self.REDIS_TIMEOUT_SECONDS = _float("REDIS_TIMEOUT_SECONDS", 0.5)
-        self.PROXY_COUNT = _int("PROXY_COUNT", 0)
+        self.CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 60)
+        self.REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 0.5)
+        self.PROXY_COUNT = env_int("PROXY_COUNT", 0)
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
         self.SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
         self.APP_VERSION = os.environ.get("APP_VERSION", "dev")
-        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
-        self.HEALTH_CACHE_SECONDS = _float("HEALTH_CACHE_SECONDS", 5.0)
-        self.HEALTH_CHECK_TIMEOUT_SECONDS = _float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
+        self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0)
+        self.HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
         self.HEALTH_DISK_PATH = os.environ.get("HEALTH_DISK_PATH", "/")
-        self.HEALTH_DISK_MAX_PERCENT = _float("HEALTH_DISK_MAX_PERCENT", 90.0)
-        self.HEALTH_MEMORY_MAX_PERCENT = _float("HEALTH_MEMORY_MAX_PERCENT", 90.0)
-        self.REPLICA_RETRY_SECONDS = _float("REPLICA_RETRY_SECONDS", 10.0)
-        # Backups (webapp/backups): the scheduled task and operators; the web server never reads them.
-        self.BACKUP_BUCKET = os.environ.get("BACKUP_BUCKET", "")
-        self.BACKUP_PREFIX = os.environ.get("BACKUP_PREFIX", "postgres")
-        self.BACKUP_KMS_KEY_ID = os.environ.get("BACKUP_KMS_KEY_ID", "")
-        self.BACKUP_RETENTION_DAYS = _int("BACKUP_RETENTION_DAYS", 7)
-        self.BACKUP_PART_SIZE_MB = _int("BACKUP_PART_SIZE_MB", 8)
-        self.BACKUP_COMPRESSION = _int("BACKUP_COMPRESSION", 6)
-        self.BACKUP_WORK_DIR = os.environ.get("BACKUP_WORK_DIR", "")
-        self.AWS_REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
+        self.HEALTH_DISK_MAX_PERCENT = env_float("HEALTH_DISK_MAX_PERCENT", 90.0)
+        self.HEALTH_MEMORY_MAX_PERCENT = env_float("HEALTH_MEMORY_MAX_PERCENT", 90.0)
+        self.REPLICA_RETRY_SECONDS = env_float("REPLICA_RETRY_SECONDS", 10.0)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.JSON_SORT_KEYS = False
@@ -139,7 +130,7 @@ class Config:
         host = os.environ.get("REDIS_HOST")
         if not host:
             return ""
-        scheme = "rediss" if _bool("REDIS_TLS", False) else "redis"
+        scheme = "rediss" if env_bool("REDIS_TLS", False) else "redis"
         token = os.environ.get("REDIS_AUTH_TOKEN", "")
         auth = f":{quote(token, safe='')}@" if token else ""
         return f"{scheme}://{auth}{host}:{os.environ.get('REDIS_PORT', '6379')}/0"
@@ -169,7 +160,7 @@ class TestingConfig(Config):
     def __init__(self):
         super().__init__()
         self.SECRET_KEY = self.SECRET_KEY or "testing-secret-key-" + "x" * 32
-        self.HEALTH_CACHE_SECONDS = _float("HEALTH_CACHE_SECONDS", 0.0)
+        self.HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 0.0)
 
     def default_database(self) -> str:
         return "sqlite://"
@@ -182,7 +173,7 @@ class ProductionConfig(Config):
 
     def __init__(self):
         super().__init__()
-        self.DEBUG = _bool("FLASK_DEBUG", False)
+        self.DEBUG = env_bool("FLASK_DEBUG", False)
         self.SESSION_COOKIE_SECURE = True
         self.PREFERRED_URL_SCHEME = "https"
 

@@ -1,5 +1,6 @@
-"""Read/write routing: writes and anything after a write go to the primary; reads go to a replica, spread over
-the replicas that are up, falling back to the primary when a replica fails."""
+"""The database: Flask-SQLAlchemy's `db`, with read/write routing. Writes and anything after a write go to the
+primary; reads go to a replica, spread over the replicas that are up, falling back to the primary when a replica
+fails. `db` lives here, beside its session class, so extensions.py needs nothing from the project."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import threading
 import time
 
 from flask import current_app, g, has_app_context
+from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
 from sqlalchemy import Delete, Insert, Update, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import DeclarativeBase
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,6 @@ class RoutingSession(Session):
             return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
         if g.get("db_replica") not in choices:  # one replica per request: a consistent view
             g.db_replica = random.choice(choices)
-        from webapp.extensions import db
-
         return db.engines[g.db_replica]
 
 
@@ -61,11 +62,16 @@ def _after_flush(session, context):
         g.db_primary = True
 
 
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
+
+
 def read_with_fallback(read):
     """Run a read-only unit of work: in autocommit (no BEGIN/ROLLBACK round trips for a read), on a replica when
     there is one; if the replica fails, mark it down and run the read once more on the primary."""
-    from webapp.extensions import db
-
     def autocommit_read():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return read()

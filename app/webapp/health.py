@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from webapp.cache import cache
-from webapp.extensions import db
+from webapp.database import db
 
 bp = Blueprint("health", __name__)
 # Checks run in their own threads so that a hung dependency costs its timeout, not the worker (no SIGALRM: it

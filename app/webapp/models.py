@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.extensions import db
+from webapp.database import db
 
 
 def utcnow() -> datetime:

@@ -2,12 +2,14 @@
 
 import sys
 
+from webapp.backups.settings import BackupSettings
 from webapp.config import ConfigError, load
 
 
 def main() -> int:
     try:
         config = load()
+        BackupSettings.from_environment()  # the backup tasks start through the same entrypoint
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ def clean_environment(monkeypatch):
 def app():
     """The testing app on in-memory SQLite, tables created."""
     from webapp import create_app
-    from webapp.extensions import db
+    from webapp.database import db
 
     app = create_app("testing")
     with app.app_context():
@@ -92,7 +92,7 @@ def pg_app(pg_env):
     cache._down_until = 0.0
     app = create_app("testing")
     yield app
-    from webapp.extensions import db
+    from webapp.database import db
 
     with app.app_context():
         db.session.remove()

@@ -82,6 +82,14 @@ def test_preflight_refuses_with_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_preflight_refuses_a_backup_setting_that_is_not_a_number():
+    """The backup tasks start through the entrypoint too, so preflight refuses a bad BACKUP_* value as well."""
+    env = {"APP_ENV": "testing", "BACKUP_PART_SIZE_MB": "eight", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "webapp.preflight"], cwd=ROOT / "app", env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (2, "error: BACKUP_PART_SIZE_MB='eight' is not a whole number\n")
+
+
 def test_replicas_share_the_primarys_credentials_whether_from_database_url_or_parts(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app:s3cret@db.internal:5432/appdb?sslmode=require")
     monkeypatch.setenv("DATABASE_REPLICA_HOSTS", "r1.internal,r2.internal:6432")

@@ -2,7 +2,7 @@
 cache, pools, and recovery when a replica, Redis or the primary goes away."""
 
 from sqlalchemy import event
-from webapp.extensions import db
+from webapp.database import db
 
 
 class EngineUse:

@@ -6,9 +6,8 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import func, select
 
 from webapp.cache import cache
-from webapp.database import read_with_fallback
+from webapp.database import db, read_with_fallback
 from webapp.errors import ValidationError
-from webapp.extensions import db
 from webapp.models import Note, serialize
 
 COLUMNS = tuple(Note.__table__.c)  # reads select rows, not ORM objects: half the work per request

@@ -15,6 +15,8 @@ from flask.cli import AppGroup
 
 from webapp.backups import BackupError
 from webapp.backups.postgres import Database
+from webapp.backups.settings import BackupSettings
+from webapp.config import ConfigError
 
 MiB = 1024 * 1024
 
@@ -22,13 +24,13 @@ backup_cli = AppGroup("backup", help="Logical backups of the database to S3, res
 
 
 def reported(command):
-    """BackupError, and what PostgreSQL or the disk refuse mid-way -> 'Error: ...' on stderr and exit 1; no
-    traceback."""
+    """BackupError, a bad BACKUP_* value, and what PostgreSQL or the disk refuse mid-way -> 'Error: ...' on stderr
+    and exit 1; no traceback."""
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except BackupError as err:
+        except (BackupError, ConfigError) as err:
             raise click.ClickException(str(err)) from None
         except psycopg.Error as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -43,16 +45,14 @@ def source_database() -> Database:
     return Database.from_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
 
 
-def open_store(database: Database):
+def open_store(database: Database, settings: BackupSettings):
     from webapp.backups.store import BackupStore
 
-    config = current_app.config
-    return BackupStore(config["BACKUP_BUCKET"], config["BACKUP_PREFIX"], database.name, config["BACKUP_KMS_KEY_ID"],
-                       config["AWS_REGION"] or None)
+    return BackupStore(settings.bucket, settings.prefix, database.name, settings.kms_key_id, settings.region or None)
 
 
-def part_size() -> int:
-    return current_app.config["BACKUP_PART_SIZE_MB"] * MiB
+def part_size(settings: BackupSettings) -> int:
+    return settings.part_size_mb * MiB
 
 
 @backup_cli.command("create")
@@ -62,14 +62,15 @@ def create_command(prune):
     """Dump the database into a new backup."""
     from webapp.backups import jobs
 
+    settings = BackupSettings.from_environment()
     database = source_database()
-    store = open_store(database)
-    backup, manifest = jobs.create_backup(store, database, current_app.config["APP_VERSION"], part_size(),
-                                          compression=current_app.config["BACKUP_COMPRESSION"])
-    click.echo(f"backup {backup.stamp}: s3://{current_app.config['BACKUP_BUCKET']}/{backup.key}, "
+    store = open_store(database, settings)
+    backup, manifest = jobs.create_backup(store, database, current_app.config["APP_VERSION"], part_size(settings),
+                                          compression=settings.compression)
+    click.echo(f"backup {backup.stamp}: s3://{settings.bucket}/{backup.key}, "
                f"{backup.size / MiB:.1f} MiB in {manifest['parts']} parts, sha256 {manifest['sha256']}")
     if prune:
-        days = current_app.config["BACKUP_RETENTION_DAYS"]
+        days = settings.retention_days
         deleted, kept = jobs.prune(store, days)
         click.echo(f"pruned {len(deleted)} backups older than {days} days, {len(kept)} kept")
 
@@ -78,8 +79,9 @@ def create_command(prune):
 @reported
 def list_command():
     """List finished backups, oldest first."""
+    settings = BackupSettings.from_environment()
     database = source_database()
-    backups = open_store(database).backups()
+    backups = open_store(database, settings).backups()
     for backup in backups:
         click.echo(f"{backup.stamp}  {backup.size / MiB:10.1f} MiB  {backup.key}")
     click.echo(f"{len(backups)} backups of {database.name}")
@@ -94,8 +96,9 @@ def prune_command(older_than_days, dry_run):
     """Delete backups older than the retention, never the newest."""
     from webapp.backups import jobs
 
-    days = older_than_days if older_than_days is not None else current_app.config["BACKUP_RETENTION_DAYS"]
-    deleted, kept = jobs.prune(open_store(source_database()), days, dry_run=dry_run)
+    settings = BackupSettings.from_environment()
+    days = older_than_days if older_than_days is not None else settings.retention_days
+    deleted, kept = jobs.prune(open_store(source_database(), settings), days, dry_run=dry_run)
     for backup in deleted:
         click.echo(f"{'would delete' if dry_run else 'deleted'} {backup.stamp} {backup.key}")
     click.echo(f"{len(deleted)} {'to delete' if dry_run else 'deleted'}, {len(kept)} kept (retention {days} days)")
@@ -111,11 +114,11 @@ def restore_command(which, target_database, force):
     """Download a backup, verify its checksum and restore it into a database."""
     from webapp.backups import jobs
 
+    settings = BackupSettings.from_environment()
     database = source_database()
-    store = open_store(database)
+    store = open_store(database, settings)
     backup = store.find(which)
-    counts = jobs.restore_backup(store, backup, database.named(target_database), force,
-                                 current_app.config["BACKUP_WORK_DIR"] or None)
+    counts = jobs.restore_backup(store, backup, database.named(target_database), force, settings.work_dir or None)
     click.echo(f"restored backup {backup.stamp} ({backup.size / MiB:.1f} MiB) into {target_database}:")
     for table, rows in counts.items():
         click.echo(f"  {table}: {rows} rows")
@@ -127,9 +130,10 @@ def drill_command():
     """Backup, restore into a scratch database, compare every table with the source; exit 1 on any difference."""
     from webapp.backups import jobs
 
+    settings = BackupSettings.from_environment()
     database = source_database()
-    report = jobs.drill(open_store(database), database, current_app.config["APP_VERSION"], part_size(),
-                        current_app.config["BACKUP_WORK_DIR"] or None, current_app.config["BACKUP_COMPRESSION"])
+    report = jobs.drill(open_store(database, settings), database, current_app.config["APP_VERSION"],
+                        part_size(settings), settings.work_dir or None, settings.compression)
     click.echo(f"restore drill of backup {report.backup.stamp} into {report.scratch_database} (dropped): backup "
                f"{report.backup_seconds:.1f} s, restore {report.restore_seconds:.1f} s")
     for table, before, after, match in report.tables:
