@@ -20,7 +20,8 @@ from pathlib import Path
 import boto3
 import psutil
 
-from deploy.local.servers import MotoServer, PostgresServer
+from deploy.local.servers import PostgresServer
+from tests.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES_MB = [int(size) for size in os.environ.get("BENCH_BACKUP_SIZES_MB", "50,220").split(",")]

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.local.servers import MotoServer, PostgresServer, RedisServer
+from deploy.local.servers import PostgresServer, RedisServer
+from tests.moto_server import MotoServer
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Fixtures for the operations tests: a source database with data on the session's PostgreSQL, and a backup bucket
+"""Fixtures for the backup tests: a source database with data on the session's PostgreSQL, and a backup bucket
 with a KMS key on moto."""
 
 from __future__ import annotations
@@ -32,6 +32,14 @@ def fill(connection, blob_bytes: int = 0) -> None:
         size = 1024 * 1024
         for number in range(max(1, blob_bytes // size)):
             connection.execute("INSERT INTO blobs VALUES (%s, %s)", (number, os.urandom(size)))
+
+
+def objects(s3) -> list[str]:
+    return [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+
+def uploads_in_progress(s3) -> list[str]:
+    return [upload["Key"] for upload in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
 
 
 @pytest.fixture
