@@ -1,6 +1,7 @@
 """Sizes AWS fixes: what a Fargate task may ask for, and how many connections an RDS PostgreSQL class allows.
 
-Used by settings validation (the cross-layer checks) and by whatever passes pool sizes to the application.
+Used by settings validation (the cross-layer checks), the policy pack and the monitoring thresholds: the connection
+budget is written here once.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ def max_connections(instance_class: str) -> int | None:
     if gib is None:
         return None
     return min(int(gib * 1024**3 * USABLE_MEMORY / 9531392), 5000)
+
+
+def connection_budget(instance_class: str) -> int | None:
+    """Connections the application's pools may hold on one instance of this class (CONNECTION_BUDGET_SHARE of its
+    max_connections), or None when the class is not in the table."""
+    limit = max_connections(instance_class)
+    return None if limit is None else int(CONNECTION_BUDGET_SHARE * limit)
+
+
+def connections(max_tasks: int, workers: int, pool_size: int, max_overflow: int) -> int:
+    """The most connections the application opens to one database instance: every worker of every task, pool and
+    overflow full."""
+    return max_tasks * workers * (pool_size + max_overflow)
 
 
 def known_instance_classes() -> str:

@@ -15,23 +15,26 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
 
-from infra import plan
-from infra.policy import levels, offline, rules
+from infra import tiers
+from infra.offline import checklist, plan
+from infra.policy import levels, rules
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = {p.name: p for p in rules.POLICIES}
 
 
-def violations(policy_name: str, resources, change) -> list[str]:
-    """Run one rule on the stack's resources after `change(resources)` mutated copies of them."""
+def violations(policy_name: str, resources, change, tier: str | None = None) -> list[str]:
+    """Run one rule on the stack's resources after `change(resources)` mutated copies of them, with the rule's
+    configuration for `tier` (none by default)."""
     resources = copy.deepcopy(resources)
     change(resources)
-    return offline.violations(POLICY[policy_name], resources)
+    return checklist.violations(POLICY[policy_name], resources, tiers.policy_config(tier, policy_name) if tier
+                                else None)
 
 
 @pytest.fixture(scope="module")
 def prod(stacks):
-    return offline.policy_resources(stacks["prod"])
+    return checklist.policy_resources(stacks["prod"])
 
 
 def first(resources, resource_type, where=lambda r: True):
@@ -53,9 +56,9 @@ def set_container(resources, key, value, *, env=None, drop_secret=None):
 
 def test_every_stack_passes_its_mandatory_rules(stacks):
     for stack, run in stacks.items():
-        verdicts = offline.evaluate(run)
+        verdicts = checklist.evaluate(run)
         assert not [str(v) for v in verdicts if v.blocking], stack
-    prod = {v.policy: v for v in offline.evaluate(stacks["prod"])}
+    prod = {v.policy: v for v in checklist.evaluate(stacks["prod"])}
     assert all(v.level == EnforcementLevel.MANDATORY for name, v in prod.items() if name != "error-tracking")
     assert prod["error-tracking"].violations  # advisory: no SENTRY_DSN in the stack
 
@@ -160,3 +163,26 @@ def test_the_rules_close_the_gaps_a_review_found(prod):
         task.props["containerDefinitions"] = json.dumps([container])
     assert any("APP_ENV=(unset: development)" in v
                for v in violations("debug-off-secret-key-from-a-secret", prod, no_app_env))
+
+
+def test_the_backup_rule_holds_what_the_tier_requires(prod):
+    """prod's requirements, in the rule's configuration: a week of automated backups, snapshots, their copy."""
+    def primary(rs):
+        return first(rs, "aws:rds/instance:Instance", lambda r: not r.props.get("replicateSourceDb"))
+
+    assert violations("backups-and-restore-drill", prod, lambda rs: None, tier="prod") == []
+    five_days = lambda rs: primary(rs).props.update(backupRetentionPeriod=5)  # noqa: E731
+    assert violations("backups-and-restore-drill", prod, five_days, tier="prod") == [
+        "database flask-aws-prod-db keeps automated backups 5 days; this tier keeps at least 7"]
+    assert violations("backups-and-restore-drill", prod, five_days, tier="staging") == []
+    no_snapshots = lambda rs: rs.remove(first(rs, "aws:backup/selection:Selection"))  # noqa: E731
+    assert violations("backups-and-restore-drill", prod, no_snapshots, tier="prod") == [
+        "no AWS Backup plan takes snapshots of the database"]
+    assert violations("backups-and-restore-drill", prod, no_snapshots, tier="staging") == []
+
+    def no_copy(rs):
+        plan = first(rs, "aws:backup/plan:Plan")
+        plan.props["rules"] = [{**rule, "copyActions": []} for rule in plan.props["rules"]]
+    assert violations("backups-and-restore-drill", prod, no_copy, tier="prod") == [
+        "no AWS Backup rule copies the snapshots to a vault in a second region"]
+    assert violations("backups-and-restore-drill", prod, no_copy, tier="staging") == []

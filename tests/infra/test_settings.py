@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from infra import harness, settings, tiers
+from infra import settings, tiers
+from infra.offline import harness
+from infra.settings.load import decode
+from infra.settings.values import overlaps
 from tests.infra.conftest import STACKS, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +35,7 @@ def test_stack_files_carry_only_keys_that_differ_from_the_tier_defaults():
             if not key.startswith("flask-aws:"):
                 continue
             name = key.split(":", 1)[1]
-            value = settings._decode(text)
+            value = decode(text)
             if isinstance(value, dict) and name != "tags":
                 same = {k for k, v in value.items() if defaults[name].get(k) == v}
                 assert not same, f"Pulumi.{stack}.yaml repeats tier defaults: {name}.{same}"
@@ -103,8 +106,8 @@ BAD_VALUES = [
     ({"cache": {"snapshotWindow": "05:00-06:00", "maintenanceWindow": "sun:05:30-sun:06:30"}}, "cache.snapshotWindow"),
     ({"logs": {"retentionDays": 10}}, "logs.retentionDays"),
     ({"secrets": {"recoveryWindowDays": 3}}, "secrets.recoveryWindowDays"),
-    ({"backupPlan": {"copyRegion": "eu-west-1"}}, "backupPlan.copyRegion"),
-    ({"backupPlan": {"copyRegion": "Frankfurt"}}, "backupPlan.copyRegion"),
+    ({"snapshots": {"copyRegion": "eu-west-1"}}, "snapshots.copyRegion"),
+    ({"snapshots": {"copyRegion": "Frankfurt"}}, "snapshots.copyRegion"),
     ({"database": {"instanceClas": "db.t4g.micro"}}, "database.instanceClas"),
     ({"netwrk": {"cidr": "10.0.0.0/16"}}, "netwrk"),
     ({"database": {"replicas": "two"}}, "database.replicas"),
@@ -130,7 +133,7 @@ def test_each_bad_value_is_reported_with_its_key(groups, key):
     ({"network": {"azCount": 1}}, "network.azCount"),
     ({"database": {"backupRetentionDays": 3}}, "database.backupRetentionDays"),
     ({"database": {"deletionProtection": False}}, "database.deletionProtection"),
-    ({"backupPlan": {"copyRegion": ""}}, "backupPlan.copyRegion"),
+    ({"snapshots": {"copyRegion": ""}}, "snapshots.copyRegion"),
 ])
 def test_prod_rules(groups, key):
     with pytest.raises(settings.SettingsError) as caught:
@@ -167,11 +170,11 @@ def test_missing_region_is_reported():
 
 
 def test_window_overlap_rules():
-    assert settings._overlaps("03:00-04:00", "mon:03:30-mon:04:30")
-    assert settings._overlaps("23:30-00:30", "sun:00:00-sun:01:00")  # a daily window crossing midnight
-    assert settings._overlaps("02:00-03:00", "sat:23:30-sun:02:30")  # a weekly window crossing a day
-    assert not settings._overlaps("03:00-04:00", "sun:04:30-sun:05:30")
-    assert not settings._overlaps("02:00-03:00", "sun:05:30-sun:06:30")
+    assert overlaps("03:00-04:00", "mon:03:30-mon:04:30")
+    assert overlaps("23:30-00:30", "sun:00:00-sun:01:00")  # a daily window crossing midnight
+    assert overlaps("02:00-03:00", "sat:23:30-sun:02:30")  # a weekly window crossing a day
+    assert not overlaps("03:00-04:00", "sun:04:30-sun:05:30")
+    assert not overlaps("02:00-03:00", "sun:05:30-sun:06:30")
 
 
 def test_readme_configuration_reference_is_current():
@@ -190,3 +193,14 @@ def test_a_stack_of_any_valid_name_can_use_a_tier():
     raw = {"tier": "dev", "loadBalancer": {"allowHttp": True}}
     assert settings.from_config("flask-aws", "prod-eu", "eu-west-1", raw).name_prefix == \
         "flask-aws-prod-eu"
+
+
+def test_a_renamed_key_names_its_new_name():
+    """backupPlan is now snapshots: an old stack file is told so, with its other problems, not silently ignored."""
+    with pytest.raises(settings.SettingsError) as caught:
+        settings_for("prod", backupPlan={"copyRegion": "eu-central-1"}, snapshots={"copyRegion": ""})
+    assert [str(p) for p in caught.value.problems] == [
+        'flask-aws:backupPlan = {"copyRegion": "eu-central-1"}: renamed to snapshots. Allowed: the same keys under '
+        'flask-aws:snapshots.',
+        'flask-aws:snapshots.copyRegion = "": prod keeps a copy of its snapshots in a second region. Allowed: a '
+        'region other than aws:region.']

@@ -1,7 +1,8 @@
 """Tier defaults: what dev, staging and prod get before the stack file overrides anything.
 
 Plain data in the same shape (and camelCase keys) as the stack files, so a stack file only carries the keys that
-differ. Staging has prod's topology at smaller sizes; the deliberate exceptions are listed in docs/ARCHITECTURE.md.
+differ. Staging has prod's topology at smaller sizes: where the tiers' defaults change which resources exist,
+`WHY_TIERS_DIFFER` says why, and the parity report (`python -m infra.plan --compare`) prints it.
 """
 
 COMMON = {
@@ -72,7 +73,7 @@ COMMON = {
         "logLevel": "INFO",
         "runMigrations": True,
     },
-    "backupPlan": {
+    "snapshots": {
         # 07:00 UTC: clear of the RDS backup (03:00-04:00) and maintenance (Sunday 04:30-05:30) windows, which
         # delay or expire AWS Backup jobs that start near them.
         "schedule": "cron(0 7 ? * * *)",
@@ -130,7 +131,7 @@ TIERS = {
             "snapshotRetentionDays": 0,
             "applyImmediately": True,
         },
-        "backupPlan": {"enabled": False, "retentionDays": 7},
+        "snapshots": {"enabled": False, "retentionDays": 7},
         "backups": {"retentionDays": 3, "noncurrentDays": 1},
         # Fargate Spot (dev's cost saver) runs only x86_64 tasks.
         "image": {"keepImages": 10, "platform": "linux/amd64"},
@@ -161,7 +162,7 @@ TIERS = {
             "snapshotRetentionDays": 3,
             "applyImmediately": False,
         },
-        "backupPlan": {"enabled": True, "retentionDays": 14},
+        "snapshots": {"enabled": True, "retentionDays": 14},
         "backups": {"retentionDays": 7, "noncurrentDays": 7},
         "loadBalancer": {"deletionProtection": True},
         "service": {"cpu": 1024, "memory": 2048, "minTasks": 2, "maxTasks": 4, "workers": 2, "appEnv": "staging"},
@@ -189,12 +190,31 @@ TIERS = {
             "snapshotRetentionDays": 7,
             "applyImmediately": False,
         },
-        "backupPlan": {"enabled": True, "retentionDays": 35},
+        "snapshots": {"enabled": True, "retentionDays": 35},
         "backups": {"retentionDays": 35, "noncurrentDays": 30, "ephemeralStorageGib": 100, "partSizeMb": 16},
         "loadBalancer": {"deletionProtection": True},
         "service": {"cpu": 1024, "memory": 2048, "minTasks": 3, "maxTasks": 20, "workers": 2,
                     "appEnv": "production"},
     },
+}
+
+
+# Why the tiers' defaults differ where the difference changes which resources exist (a setting marked `shape` in
+# infra/settings/schema.py). Written for any pair of tiers: the parity report prints it beside both values.
+WHY_TIERS_DIFFER = {
+    "network.azCount": "RDS and the load balancer need two AZs at least; three keep serving through the loss of one",
+    "network.natGateways": "a NAT gateway per AZ keeps each AZ's egress through an AZ outage; a single one costs a "
+                           "third and takes every AZ's egress down with its own",
+    "network.interfaceEndpoints": "interface endpoints let tasks pull images, write logs and read secrets without "
+                                  "NAT; without them that traffic goes through NAT, cheaper at small volume",
+    "database.replicas": "read replicas carry the reads; one exercises the same read path as several, none reads "
+                         "from the primary",
+    "database.monitoringInterval": "enhanced monitoring (and the role RDS publishes its OS metrics with) where the "
+                                   "instances are worth watching that closely",
+    "snapshots.enabled": "AWS Backup snapshots live in a vault and outlive the instance; without them only RDS's own "
+                         "automated backups remain",
+    "service.ecsExec": "ECS Exec (a shell in the tasks, its role policy, a writable root filesystem) only where "
+                       "debugging matters more than hardening",
 }
 
 

@@ -1,0 +1,33 @@
+"""Typed, validated settings for one stack: the tier's defaults overridden key by key by the stack file.
+
+    schema.py     the dataclasses: one field per key, its one-line doc, the check of its value, its shape
+    values.py     checks on one value (ranges, names, windows)
+    checks.py     rules across values: what AWS would refuse, the tier's requirements, cross-layer agreement
+    problems.py   Problem and SettingsError: every problem listed at once, before any resource is declared
+    load.py       tier defaults + stack file -> Settings (load() in the program, from_config() without it)
+    reference.py  the configuration reference in README.md
+
+Components receive these objects; they never read config themselves.
+"""
+
+from infra.settings.load import from_config, load
+from infra.settings.problems import Problem, SettingsError
+from infra.settings.reference import reference
+from infra.settings.schema import (
+    BackupsSettings,
+    CacheSettings,
+    DatabaseSettings,
+    ImageSettings,
+    LoadBalancerSettings,
+    LogSettings,
+    MonitoringSettings,
+    NetworkSettings,
+    SecretsSettings,
+    ServiceSettings,
+    Settings,
+    SnapshotSettings,
+)
+
+__all__ = ["BackupsSettings", "CacheSettings", "DatabaseSettings", "ImageSettings", "LoadBalancerSettings",
+           "LogSettings", "MonitoringSettings", "NetworkSettings", "Problem", "SecretsSettings", "ServiceSettings",
+           "Settings", "SettingsError", "SnapshotSettings", "from_config", "load", "reference"]
