@@ -1,8 +1,10 @@
-"""Composes the components for one environment and returns what the next layer needs."""
+"""Composes the components for one environment: the foundation (provider, key and secrets, network), the data
+tier, the serving path, and the exports the next layer needs."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -10,103 +12,137 @@ import pulumi_aws as aws
 
 from infra import sizing
 from infra.components import AwsContext
-from infra.components.backup_jobs import BackupJobs, scheduled_jobs
-from infra.components.backup_plan import BackupPlan
+from infra.components.backup_jobs import BackupJobs, task_families
 from infra.components.cache import Cache
 from infra.components.database import Database
 from infra.components.image import AppImage
 from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS, LoadBalancer
-from infra.components.monitoring import DEPLOYMENT_ALARMS, Monitoring, Watched
+from infra.components.monitoring import Monitoring, Watched
 from infra.components.network import Network
 from infra.components.secrets import Secrets
-from infra.components.service import SERVICE_NAME, AppWiring, ContainerService
+from infra.components.service import SERVICE_NAME, ContainerService, cluster_arn, cluster_name
+from infra.components.snapshots import Snapshots
+from infra.components.task import AppWiring
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class Foundation:
+    opts: pulumi.ResourceOptions  # the stack's one AWS provider
+    context: AwsContext
+    secrets: Secrets
+    network: Network
+
+
+@dataclass(frozen=True)
+class DataTier:
+    database: Database
+    cache: Cache
+    snapshots: Snapshots | None
+
+
+@dataclass(frozen=True)
+class ServingPath:
+    image: AppImage
+    load_balancer: LoadBalancer
+    monitoring: Monitoring
+    service: ContainerService
+    backups: BackupJobs | None
+
+
 def build(settings: Settings) -> dict[str, pulumi.Input]:
     """Declare every resource of the stack; return its exports (name -> value)."""
+    base = foundation(settings)
+    data = data_tier(settings, base)
+    serving = serving_path(settings, base, data)
+    return exports(settings, base, data, serving)
+
+
+def foundation(s: Settings) -> Foundation:
     # One explicit provider: the region and the default tags (Project, Stack, Environment, ManagedBy, user tags)
     # every taggable resource carries. Everything below is parented to components that use it.
-    provider = aws.Provider("aws", region=settings.region, default_tags={"tags": settings.default_tags})
+    provider = aws.Provider("aws", region=s.region, default_tags={"tags": s.default_tags})
     opts = pulumi.ResourceOptions(providers=[provider])
     context = _context(provider)
-    prefix = settings.name_prefix
-    log_days = settings.logs.retention_days
+    secrets = Secrets("secrets", s.secrets, context=context, name_prefix=s.name_prefix,
+                      database_username=s.database.username, protect=s.protect, opts=opts)
+    network = Network("network", s.network, context=context, name_prefix=s.name_prefix, kms_key_arn=secrets.key.arn,
+                      log_retention_days=s.logs.retention_days, opts=opts)
+    return Foundation(opts, context, secrets, network)
 
-    secrets = Secrets("secrets", settings.secrets, context=context, name_prefix=prefix,
-                      database_username=settings.database.username, protect=settings.protect, opts=opts)
-    network = Network("network", settings.network, context=context, name_prefix=prefix,
-                      kms_key_arn=secrets.key.arn, log_retention_days=log_days, opts=opts)
-    data_tier = dict(name_prefix=prefix, vpc_id=network.vpc_id, subnet_ids=network.isolated_subnet_ids,
-                     client_security_group_id=network.app_security_group.id, kms_key_arn=secrets.key.arn,
-                     log_retention_days=log_days, protect=settings.protect, opts=opts)
-    database = Database("database", settings.database, zones=network.zones,
-                        password=secrets.database_password_value, **data_tier)
-    cache = Cache("cache", settings.cache, auth_token=secrets.redis_auth_token_value, **data_tier)
-    backup_plan = None
-    if settings.backup_plan.enabled:
-        backup_plan = BackupPlan("backup", settings.backup_plan, context=context, name_prefix=prefix,
-                   resource_arns=[database.primary.arn], kms_key_arn=secrets.key.arn, protect=settings.protect,
-                   key_deletion_window_days=settings.secrets.key_deletion_window_days, opts=opts)
 
-    # The serving path: internet -> ALB -> Fargate tasks -> PostgreSQL / Redis.
-    image = AppImage("image", settings.image, name_prefix=prefix, kms_key_arn=secrets.key.arn,
-                     context_dir=ROOT / "app", context_path=os.path.relpath(ROOT / "app"),
-                     force_delete=not settings.protect, opts=opts)
-    load_balancer = LoadBalancer("load-balancer", settings.load_balancer, context=context, name_prefix=prefix,
+def data_tier(s: Settings, base: Foundation) -> DataTier:
+    """PostgreSQL and Redis in the isolated subnets, reachable only from the application's security group."""
+    shared = dict(name_prefix=s.name_prefix, vpc_id=base.network.vpc_id, subnet_ids=base.network.isolated_subnet_ids,
+                  client_security_group_id=base.network.app_security_group.id, kms_key_arn=base.secrets.key.arn,
+                  log_retention_days=s.logs.retention_days, protect=s.protect, opts=base.opts)
+    database = Database("database", s.database, zones=base.network.zones,
+                        password=base.secrets.database_password_value, **shared)
+    cache = Cache("cache", s.cache, auth_token=base.secrets.redis_auth_token_value, **shared)
+    snapshots = Snapshots("backup", s.snapshots, context=base.context, name_prefix=s.name_prefix,
+                          resource_arns=[database.primary.arn], kms_key_arn=base.secrets.key.arn, protect=s.protect,
+                          key_deletion_window_days=s.secrets.key_deletion_window_days,
+                          opts=base.opts) if s.snapshots.enabled else None
+    return DataTier(database, cache, snapshots)
+
+
+def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
+    """Internet -> ALB -> Fargate tasks -> PostgreSQL / Redis, the alarms on it, and the jobs in the same image."""
+    prefix, network, secrets, opts = s.name_prefix, base.network, base.secrets, base.opts
+    image = AppImage("image", s.image, name_prefix=prefix, kms_key_arn=secrets.key.arn, context_dir=ROOT / "app",
+                     context_path=os.path.relpath(ROOT / "app"), force_delete=not s.protect, opts=opts)
+    load_balancer = LoadBalancer("load-balancer", s.load_balancer, context=base.context, name_prefix=prefix,
                                  vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids,
-                                 app_security_group_id=network.app_security_group.id, app_port=settings.service.port,
-                                 log_retention_days=log_days, protect=settings.protect, opts=opts)
-    cpu_architecture = "ARM64" if settings.image.platform == "linux/arm64" else "X86_64"
+                                 app_security_group_id=network.app_security_group.id, app_port=s.service.port,
+                                 log_retention_days=s.logs.retention_days, protect=s.protect, opts=opts)
     wiring = AppWiring(
-        app_env=settings.service.app_env, image_uri=image.image_uri, repository_arn=image.repository.arn,
-        database_host=database.address, database_port=database.port, database_name=settings.database.db_name,
-        database_user=settings.database.username, database_replica_hosts=database.replica_addresses,
-        redis_host=cache.primary_endpoint, redis_port=cache.port, secret_key_arn=secrets.secret_key.arn,
+        app_env=s.service.app_env, image_uri=image.image_uri, repository_arn=image.repository.arn,
+        database_host=data.database.address, database_port=data.database.port, database_name=s.database.db_name,
+        database_user=s.database.username, database_replica_hosts=data.database.replica_addresses,
+        redis_host=data.cache.primary_endpoint, redis_port=data.cache.port, secret_key_arn=secrets.secret_key.arn,
         database_credentials_arn=secrets.database_credentials.arn,
         redis_auth_token_arn=secrets.redis_auth_token.arn, kms_key_arn=secrets.key.arn)
     # Monitoring comes before the service: ECS checks that its deployment alarms exist. The alarms name the
-    # cluster and service by the names the service component gives them.
-    db = settings.database
-    classes = [db.instance_class] + ([db.replica_instance_class or db.instance_class] if db.replicas else [])
+    # cluster, the service and the backup jobs by the names their components give them.
     monitoring = Monitoring(
-        "monitoring", settings.monitoring, Watched(
+        "monitoring", s.monitoring, Watched(
             lb_arn_suffix=load_balancer.arn_suffix, target_group_arn_suffix=load_balancer.target_group.arn_suffix,
-            cluster_name=prefix, service_name=SERVICE_NAME, min_tasks=settings.service.min_tasks,
-            database_ids=[database.primary.identifier, *(r.identifier for r in database.replicas)],
-            replica_ids=[r.identifier for r in database.replicas], allocated_storage_gib=db.allocated_storage,
-            max_connections=min(sizing.max_connections(c) for c in classes),
-            cache_node_ids=[f"{prefix}-redis-{i + 1:03d}" for i in range(settings.cache.nodes)],
-            backup_vaults=[v.name for v in (backup_plan.vault, backup_plan.copy_vault) if v] if backup_plan else [],
-            backup_task_families=[f"{prefix}-{job}" for job in scheduled_jobs(settings.backups)]
-            if settings.backups.enabled else []),
-        context=context, name_prefix=prefix, kms_key_arn=secrets.key.arn,
-        cluster_arn=context.arn("ecs", f"cluster/{prefix}"), opts=opts)
+            cluster_name=cluster_name(prefix), service_name=SERVICE_NAME, min_tasks=s.service.min_tasks,
+            database_ids=data.database.identifiers, replica_ids=data.database.replica_identifiers,
+            allocated_storage_gib=s.database.allocated_storage,
+            max_connections=min(sizing.max_connections(c) for c in data.database.instance_classes),
+            cache_node_ids=data.cache.node_ids, backup_vaults=data.snapshots.vault_names if data.snapshots else [],
+            backup_task_families=task_families(prefix, s.backups)),
+        context=base.context, name_prefix=prefix, kms_key_arn=secrets.key.arn,
+        cluster_arn=cluster_arn(base.context, prefix), opts=opts)
     service = ContainerService(
-        "service", settings.service, settings.load_balancer, wiring=wiring, context=context, name_prefix=prefix,
-        cpu_architecture=cpu_architecture,
-        subnet_ids=network.private_subnet_ids, app_security_group_id=network.app_security_group.id,
-        lb_security_group_id=load_balancer.security_group.id, target_group=load_balancer.target_group,
-        lb_arn_suffix=load_balancer.arn_suffix, listeners=load_balancer.listeners, log_retention_days=log_days,
-        deployment_alarms=[monitoring.alarms[concern] for concern in DEPLOYMENT_ALARMS], opts=opts)
-    if settings.backups.enabled:
-        backups = BackupJobs(
-            "backups", settings.backups, settings.service, wiring=wiring, context=context, name_prefix=prefix,
-            cluster_arn=service.cluster.arn, execution_role=service.execution_role, log_group=service.log_group,
-            cpu_architecture=cpu_architecture, subnet_ids=network.private_subnet_ids,
-            security_group_id=network.app_security_group.id, protect=settings.protect,
-            key_deletion_window_days=settings.secrets.key_deletion_window_days, opts=opts)
+        "service", s.service, s.load_balancer, wiring=wiring, context=base.context, name_prefix=prefix,
+        cpu_architecture=s.image.cpu_architecture, subnet_ids=network.private_subnet_ids,
+        app_security_group_id=network.app_security_group.id, lb_security_group_id=load_balancer.security_group.id,
+        target_group=load_balancer.target_group, lb_arn_suffix=load_balancer.arn_suffix,
+        listeners=load_balancer.listeners, log_retention_days=s.logs.retention_days,
+        deployment_alarms=monitoring.deployment_alarms, opts=opts)
+    backups = BackupJobs(
+        "backups", s.backups, s.service, wiring=wiring, context=base.context, name_prefix=prefix,
+        cluster_arn=service.cluster.arn, execution_role=service.execution_role, log_group=service.log_group,
+        cpu_architecture=s.image.cpu_architecture, subnet_ids=network.private_subnet_ids,
+        security_group_id=network.app_security_group.id, protect=s.protect,
+        key_deletion_window_days=s.secrets.key_deletion_window_days, opts=opts) if s.backups.enabled else None
+    return ServingPath(image, load_balancer, monitoring, service, backups)
 
-    exports = {
-        "url": load_balancer.url,
-        "clusterName": service.cluster_name,
-        "serviceName": service.service_name,
-        "logGroupName": service.log_group_name,
-        "ecrRepositoryUrl": image.repository_url,
-        "imageUri": image.image_uri,
-        "region": settings.region,
+
+def exports(s: Settings, base: Foundation, data: DataTier, serving: ServingPath) -> dict[str, pulumi.Input]:
+    network, secrets, database, cache = base.network, base.secrets, data.database, data.cache
+    return {
+        "url": serving.load_balancer.url,
+        "clusterName": serving.service.cluster_name,
+        "serviceName": serving.service.service_name,
+        "logGroupName": serving.service.log_group_name,
+        "ecrRepositoryUrl": serving.image.repository_url,
+        "imageUri": serving.image.image_uri,
+        "region": s.region,
         "vpcId": network.vpc_id,
         "availabilityZones": network.zones,
         "publicSubnetIds": network.public_subnet_ids,
@@ -116,7 +152,7 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         "kmsKeyArn": secrets.key.arn,
         "databaseAddress": database.address,
         "databasePort": database.port,
-        "databaseName": settings.database.db_name,
+        "databaseName": s.database.db_name,
         "databaseReplicaAddresses": database.replica_addresses,
         "databaseCredentialsSecretArn": secrets.database_credentials.arn,
         "redisPrimaryEndpoint": cache.primary_endpoint,
@@ -125,16 +161,15 @@ def build(settings: Settings) -> dict[str, pulumi.Input]:
         "redisAuthTokenSecretArn": secrets.redis_auth_token.arn,
         "secretKeySecretArn": secrets.secret_key.arn,
         # What the operations commands (ops/) look up: post-deploy verification and snapshots.
-        "targetGroupArn": load_balancer.target_group.arn,
-        "taskDefinitionArn": service.task_definition.arn,
+        "targetGroupArn": serving.load_balancer.target_group.arn,
+        "taskDefinitionArn": serving.service.task_definition.arn,
         "databaseIdentifier": database.primary.identifier,
-        "databaseReplicaIdentifiers": [replica.identifier for replica in database.replicas],
+        "databaseReplicaIdentifiers": database.replica_identifiers,
         "redisReplicationGroupId": cache.replication_group.replication_group_id,
+        "alarmTopicArn": serving.monitoring.topic_arn,
+        **({"backupBucket": serving.backups.bucket_name, "backupKmsKeyArn": serving.backups.key_arn}
+           if serving.backups else {}),
     }
-    exports["alarmTopicArn"] = monitoring.topic_arn
-    if settings.backups.enabled:
-        exports.update(backupBucket=backups.bucket_name, backupKmsKeyArn=backups.key_arn)
-    return exports
 
 
 def _context(provider: aws.Provider) -> AwsContext:

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from infra.components import AwsContext, assume_role_policy, policy, type_token
 from infra.components.bucket import PrivateBucket
-from infra.components.service import CONTAINER, AppWiring, environment, fargate_task_definition, secrets
+from infra.components.task import AppWiring, fargate_task_definition, job_container
 from infra.settings import BackupsSettings, ServiceSettings
 
 PREFIX = "postgres"  # BACKUP_PREFIX: the task role may write only under it
@@ -26,33 +26,20 @@ COMMANDS = {
 
 
 def scheduled_jobs(settings: BackupsSettings) -> list[str]:
-    """The jobs a stack runs: the backup always, the drill when it has a schedule."""
+    """The jobs a stack runs: none when backups are off, else the backup always, the drill when it has a schedule."""
+    if not settings.enabled:
+        return []
     return [job for job in COMMANDS if job == "backup" or settings.drill_schedule]
 
 
-def job_container(command: list[str], service: ServiceSettings, wiring: AppWiring, *, settings: BackupsSettings,
-                  bucket: pulumi.Input[str], key_arn: pulumi.Input[str], log_group: pulumi.Input[str],
-                  stream_prefix: str, region: str) -> dict:
-    """The application's container with a command instead of Gunicorn: same image, variables and secrets, plus the
-    backup settings; never a migration."""
-    env = {**environment(service, wiring, region), "RUN_MIGRATIONS": "false", "BACKUP_BUCKET": bucket,
-           "BACKUP_PREFIX": PREFIX, "BACKUP_KMS_KEY_ID": key_arn,
-           "BACKUP_RETENTION_DAYS": str(settings.retention_days),
-           "BACKUP_PART_SIZE_MB": str(settings.part_size_mb), "BACKUP_WORK_DIR": "/tmp"}
-    return {
-        "name": CONTAINER,
-        "image": wiring.image_uri,
-        "essential": True,
-        "command": command,
-        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secrets(wiring).items())],
-        "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": stream_prefix}},
-        "readonlyRootFilesystem": True,
-        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
-        "linuxParameters": {"initProcessEnabled": True},
-        "stopTimeout": 120,
-    }
+def task_family(name_prefix: str, job: str) -> str:
+    """A job's task family, which its schedule is named after too (the policy pack matches them by it)."""
+    return f"{name_prefix}-{job}"
+
+
+def task_families(name_prefix: str, settings: BackupsSettings) -> list[str]:
+    """The task families of the stack's jobs, which monitoring watches before the jobs exist."""
+    return [task_family(name_prefix, job) for job in scheduled_jobs(settings)]
 
 
 def task_policy(bucket_arn: str, key_arn: str) -> dict:
@@ -117,11 +104,10 @@ class BackupJobs(pulumi.ComponentResource):
         self.task_definitions = {}
         for job, command in jobs.items():
             self.task_definitions[job] = fargate_task_definition(
-                f"{name}-{job}", family=f"{name_prefix}-{job}", cpu=settings.cpu, memory=settings.memory,
+                f"{name}-{job}", family=task_family(name_prefix, job), cpu=settings.cpu, memory=settings.memory,
                 cpu_architecture=cpu_architecture, execution_role=execution_role, task_role=task_role,
-                container=job_container(command, service, wiring, settings=settings, bucket=self.bucket.name,
-                                        key_arn=self.key.arn, log_group=log_group.name, stream_prefix=job,
-                                        region=context.region),
+                container=job_container(command, service, wiring, extra_environment=self._environment(settings),
+                                        log_group=log_group.name, stream_prefix=job, region=context.region),
                 ephemeral_storage={"size_in_gib": settings.ephemeral_storage_gib}, opts=child)
 
         scheduler_role = aws.iam.Role(f"{name}-scheduler", description=f"{name_prefix}: the scheduler starts "
@@ -133,14 +119,14 @@ class BackupJobs(pulumi.ComponentResource):
         scheduler_grant = aws.iam.RolePolicy(
             f"{name}-scheduler", role=scheduler_role.id,
             policy=pulumi.Output.json_dumps(scheduler_policy(
-                context, [f"{name_prefix}-{job}" for job in jobs], cluster_arn,
+                context, task_families(name_prefix, settings), cluster_arn,
                 [task_role.arn, execution_role.arn])),
             opts=pulumi.ResourceOptions(parent=scheduler_role))
         expressions = {"backup": settings.schedule, "drill": settings.drill_schedule}
         for job, task_definition in self.task_definitions.items():
             aws.scheduler.Schedule(
                 f"{name}-{job}",
-                name=f"{name_prefix}-{job}",
+                name=task_family(name_prefix, job),
                 description=f"{name_prefix}: flask backup {COMMANDS[job][4]}",
                 schedule_expression=expressions[job],
                 schedule_expression_timezone="UTC",
@@ -166,3 +152,9 @@ class BackupJobs(pulumi.ComponentResource):
         self.key_arn = self.key.arn
         self.register_outputs({"bucket_name": self.bucket_name, "key_arn": self.key_arn,
                                "task_definitions": {job: td.arn for job, td in self.task_definitions.items()}})
+
+    def _environment(self, settings: BackupsSettings) -> dict[str, pulumi.Input[str]]:
+        """What the backup commands read beside the app's contract; a job never runs the migration."""
+        return {"RUN_MIGRATIONS": "false", "BACKUP_BUCKET": self.bucket.name, "BACKUP_PREFIX": PREFIX,
+                "BACKUP_KMS_KEY_ID": self.key.arn, "BACKUP_RETENTION_DAYS": str(settings.retention_days),
+                "BACKUP_PART_SIZE_MB": str(settings.part_size_mb), "BACKUP_WORK_DIR": "/tmp"}

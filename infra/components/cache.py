@@ -35,9 +35,10 @@ class Cache(pulumi.ComponentResource):
         slow_log = aws.cloudwatch.LogGroup(f"{name}-slow-log", name=f"/aws/elasticache/{name_prefix}/slow-log",
                                            retention_in_days=log_retention_days, kms_key_id=kms_key_arn, opts=child)
 
+        group_id = f"{name_prefix}-redis"
         self.replication_group = aws.elasticache.ReplicationGroup(
             f"{name}-redis",
-            replication_group_id=f"{name_prefix}-redis",
+            replication_group_id=group_id,
             description=f"{name_prefix}: application cache",
             engine="redis",
             engine_version=settings.engine_version,
@@ -67,6 +68,8 @@ class Cache(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=protect),
         )
 
+        # ElastiCache names a group's nodes <group>-001, -002, ...: monitoring needs them by name, when declared.
+        self.node_ids = [f"{group_id}-{i + 1:03d}" for i in range(settings.nodes)]
         self.primary_endpoint = self.replication_group.primary_endpoint_address
         self.reader_endpoint = self.replication_group.reader_endpoint_address
         self.port = self.replication_group.port

@@ -126,7 +126,7 @@ class Database(pulumi.ComponentResource):
                 f"{name}-replica-{i + 1}",
                 identifier=replica_id,
                 replicate_source_db=self.primary.identifier,
-                instance_class=settings.replica_instance_class or settings.instance_class,
+                instance_class=settings.replica_class,
                 availability_zone=zones[(i + 1) % len(zones)],
                 storage_type="gp3",
                 skip_final_snapshot=True,
@@ -138,6 +138,9 @@ class Database(pulumi.ComponentResource):
         self.address = self.primary.address
         self.port = self.primary.port
         self.replica_addresses = [r.address for r in self.replicas]
+        self.identifiers = [self.primary.identifier, *(r.identifier for r in self.replicas)]
+        self.replica_identifiers = [r.identifier for r in self.replicas]
+        self.instance_classes = [settings.instance_class] + [settings.replica_class] * settings.replicas
         self.register_outputs({
             "address": self.address,
             "port": self.port,

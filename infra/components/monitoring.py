@@ -263,5 +263,6 @@ class Monitoring(pulumi.ComponentResource):
                 lambda arns: json.dumps(dashboard(context.region, list(arns)))),
             opts=child)
 
+        self.deployment_alarms = [self.alarms[concern] for concern in DEPLOYMENT_ALARMS]
         self.topic_arn = self.topic.arn
         self.register_outputs({"topic_arn": self.topic_arn, "alarms": list(self.alarms)})

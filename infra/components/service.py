@@ -3,122 +3,25 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.components import AwsContext, assume_role_policy, policy, type_token
+from infra.components.task import CONTAINER, AppWiring, fargate_task_definition, secret_arns, server_container
 from infra.settings import LoadBalancerSettings, ServiceSettings
 
-CONTAINER = "app"
-SERVICE_NAME = "app"  # the ECS service's name; the cluster is named after the stack (name_prefix)
-PROXY_COUNT = 1  # the ALB is the one proxy in front of Gunicorn
+SERVICE_NAME = "app"  # the ECS service's name
 
 
-@dataclass(frozen=True)
-class AppWiring:
-    """What the application needs from the rest of the stack (the infrastructure/application contract)."""
-
-    app_env: str
-    image_uri: pulumi.Input[str]
-    repository_arn: pulumi.Input[str]
-    database_host: pulumi.Input[str]
-    database_port: pulumi.Input[int]
-    database_name: str
-    database_user: str
-    database_replica_hosts: list[pulumi.Input[str]]
-    redis_host: pulumi.Input[str]
-    redis_port: pulumi.Input[int]
-    secret_key_arn: pulumi.Input[str]
-    database_credentials_arn: pulumi.Input[str]
-    redis_auth_token_arn: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+def cluster_name(name_prefix: str) -> str:
+    """The cluster is named after the stack. Monitoring names it before the service exists (ECS checks that a
+    service's deployment alarms exist), so the rule lives here, once."""
+    return name_prefix
 
 
-def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> dict[str, pulumi.Input[str]]:
-    """Plain environment variables of the container (never a secret: those go through `secrets`)."""
-    return {
-        "APP_ENV": wiring.app_env,
-        "PORT": str(settings.port),
-        "WEB_CONCURRENCY": str(settings.workers),
-        "GUNICORN_THREADS": str(settings.threads),
-        "GUNICORN_KEEPALIVE": str(settings.keepalive_seconds),
-        "GUNICORN_TIMEOUT": str(settings.timeout_seconds),
-        "GUNICORN_GRACEFUL_TIMEOUT": str(settings.graceful_timeout_seconds),
-        "PROXY_COUNT": str(PROXY_COUNT),
-        # Only the load balancer's group reaches the tasks, so Gunicorn may trust whatever forwards to it.
-        "FORWARDED_ALLOW_IPS": "*",
-        "DATABASE_HOST": wiring.database_host,
-        "DATABASE_SSLMODE": "require",  # rds.force_ssl=1
-        "DATABASE_PORT": pulumi.Output.from_input(wiring.database_port).apply(str),
-        "DATABASE_NAME": wiring.database_name,
-        "DATABASE_USER": wiring.database_user,
-        "DATABASE_REPLICA_HOSTS": pulumi.Output.all(*wiring.database_replica_hosts).apply(",".join),
-        "DB_POOL_SIZE": str(settings.db_pool_size),
-        "DB_MAX_OVERFLOW": str(settings.db_max_overflow),
-        "REDIS_HOST": wiring.redis_host,
-        "REDIS_PORT": pulumi.Output.from_input(wiring.redis_port).apply(str),
-        "REDIS_TLS": "true",
-        "RUN_MIGRATIONS": "true" if settings.run_migrations else "false",
-        "LOG_LEVEL": settings.log_level,
-        "AWS_REGION": region,
-    }
-
-
-def secrets(wiring: AppWiring) -> dict[str, pulumi.Input[str]]:
-    """Secrets ECS reads from Secrets Manager at task start and injects as variables."""
-    return {
-        "SECRET_KEY": wiring.secret_key_arn,
-        "DATABASE_PASSWORD": pulumi.Output.concat(wiring.database_credentials_arn, ":password::"),
-        "REDIS_AUTH_TOKEN": wiring.redis_auth_token_arn,
-    }
-
-
-def container_definition(settings: ServiceSettings, wiring: AppWiring, *, log_group: pulumi.Input[str],
-                         region: str) -> dict:
-    """The one container of the task, as RegisterTaskDefinition takes it."""
-    probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{settings.port}/health', "
-             "timeout=4)")
-    return {
-        "name": CONTAINER,
-        "image": wiring.image_uri,
-        "essential": True,
-        "portMappings": [{"containerPort": settings.port, "protocol": "tcp", "name": "http"}],
-        "environment": [{"name": k, "value": v} for k, v in sorted(environment(settings, wiring, region).items())],
-        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secrets(wiring).items())],
-        "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": CONTAINER,
-            "mode": "non-blocking", "max-buffer-size": "25m"}},
-        "healthCheck": {"command": ["CMD", "python", "-c", probe], "interval": 15, "timeout": 5, "retries": 3,
-                        "startPeriod": settings.startup_seconds},
-        "stopTimeout": settings.stop_timeout_seconds,
-        # ECS Exec's agent writes into the container, which a read-only root filesystem forbids.
-        "readonlyRootFilesystem": not settings.ecs_exec,
-        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
-        "linuxParameters": {"initProcessEnabled": True},
-    }
-
-
-def fargate_task_definition(resource_name: str, *, family: str, cpu: int, memory: int, cpu_architecture: str,
-                            execution_role: aws.iam.Role, task_role: aws.iam.Role, container: dict,
-                            opts: pulumi.ResourceOptions, **extra) -> aws.ecs.TaskDefinition:
-    """A Fargate task of one container with an ephemeral /tmp volume (the root filesystem is read-only)."""
-    return aws.ecs.TaskDefinition(
-        resource_name,
-        family=family,
-        cpu=str(cpu),
-        memory=str(memory),
-        network_mode="awsvpc",
-        requires_compatibilities=["FARGATE"],
-        runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": cpu_architecture},
-        execution_role_arn=execution_role.arn,
-        task_role_arn=task_role.arn,
-        volumes=[{"name": "tmp"}],
-        container_definitions=pulumi.Output.json_dumps([container]),
-        opts=opts,
-        **extra,
-    )
+def cluster_arn(context: AwsContext, name_prefix: str) -> str:
+    return context.arn("ecs", f"cluster/{cluster_name(name_prefix)}")
 
 
 def steady_state_timeout_minutes(settings: ServiceSettings, lb: LoadBalancerSettings) -> int:
@@ -150,7 +53,7 @@ class ContainerService(pulumi.ComponentResource):
                                          referenced_security_group_id=lb_security_group_id,
                                          description="Gunicorn from the load balancer", opts=child)
 
-        self.cluster = aws.ecs.Cluster(f"{name}-cluster", name=name_prefix,
+        self.cluster = aws.ecs.Cluster(f"{name}-cluster", name=cluster_name(name_prefix),
                                        settings=[{"name": "containerInsights", "value": "enabled"}], opts=child)
         capacity = aws.ecs.ClusterCapacityProviders(
             f"{name}-capacity", cluster_name=self.cluster.name, capacity_providers=["FARGATE", "FARGATE_SPOT"],
@@ -184,7 +87,7 @@ class ContainerService(pulumi.ComponentResource):
         self.task_definition = fargate_task_definition(
             f"{name}-task", family=f"{name_prefix}-app", cpu=settings.cpu, memory=settings.memory,
             cpu_architecture=cpu_architecture, execution_role=execution_role, task_role=task_role,
-            container=container_definition(settings, wiring, log_group=self.log_group.name, region=context.region),
+            container=server_container(settings, wiring, log_group=self.log_group.name, region=context.region),
             opts=child)
 
         strategies = [{"capacity_provider": "FARGATE", "weight": 1, "base": 1}]
@@ -262,7 +165,7 @@ def execution_policy(wiring: AppWiring, log_group_arn: pulumi.Input[str]) -> dic
         {"Sid": "WriteTheLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": pulumi.Output.concat(log_group_arn, ":log-stream:*")},
         {"Sid": "ReadTheSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-         "Resource": [wiring.secret_key_arn, wiring.database_credentials_arn, wiring.redis_auth_token_arn]},
+         "Resource": secret_arns(wiring)},
         {"Sid": "DecryptTheSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": wiring.kms_key_arn,
          "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
     )

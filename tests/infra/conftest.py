@@ -2,8 +2,9 @@
 
 import pytest
 
-from infra import harness, settings
+from infra import settings
 from infra.components import AwsContext
+from infra.offline import harness
 
 STACKS = ("dev", "staging", "prod")
 CONTEXT = AwsContext(account_id=harness.ACCOUNT, partition="aws", region="eu-west-1")
@@ -14,7 +15,7 @@ def settings_for(tier: str, **groups) -> settings.Settings:
     """Valid settings of a tier with some groups' keys overridden, e.g. settings_for("dev", cache={"nodes": 2})."""
     raw = {key: value for key, value in groups.items()}
     if tier == "prod":
-        raw.setdefault("backupPlan", {}).setdefault("copyRegion", "eu-central-1")
+        raw.setdefault("snapshots", {}).setdefault("copyRegion", "eu-central-1")
     if tier != "dev":
         raw.setdefault("monitoring", {}).setdefault("alarmEmails", ["ops@example.com"])
     lb = raw.setdefault("loadBalancer", {})

@@ -6,9 +6,9 @@ import click
 import pulumi_aws as aws
 import pytest
 
-from infra import harness
 from infra.components.backup_jobs import COMMANDS, LIFECYCLE_GRACE_DAYS, BackupJobs
-from infra.components.service import AppWiring
+from infra.components.task import AppWiring
+from infra.offline import harness
 from tests.infra.checks import policy_findings, schedule_problems, task_definition_problems
 from tests.infra.conftest import CONTEXT, settings_for
 from tests.infra.test_service import APP_SG, CONTRACT, IMAGE, KEY_ARN, REPOSITORY_ARN, SECRET_ARNS
@@ -96,16 +96,16 @@ def test_the_task_commands_are_commands_the_application_has():
 
 
 def test_the_job_environment_is_what_the_app_reads(monkeypatch):
-    from webapp.config import Config
+    from webapp.backups.settings import BackupSettings
 
     env = {e["name"]: e["value"] for e in container(build(), "backup")["environment"]}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    config = Config()
-    assert (config.BACKUP_BUCKET, config.BACKUP_PREFIX, config.BACKUP_KMS_KEY_ID) == \
+    config = BackupSettings.from_environment()
+    assert (config.bucket, config.prefix, config.kms_key_id) == \
         (env["BACKUP_BUCKET"], "postgres", env["BACKUP_KMS_KEY_ID"])
-    assert (config.BACKUP_RETENTION_DAYS, config.BACKUP_PART_SIZE_MB, config.BACKUP_WORK_DIR) == (35, 16, "/tmp")
-    assert config.AWS_REGION == "eu-west-1"
+    assert (config.retention_days, config.part_size_mb, config.work_dir) == (35, 16, "/tmp")
+    assert config.region == "eu-west-1"
 
 
 def test_the_task_role_writes_only_the_prefix_with_only_the_key():

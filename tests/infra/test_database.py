@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from infra import harness
 from infra.components.database import Database
+from infra.offline import harness
 from tests.infra.conftest import KEY_ARN, settings_for
 
 CLIENT_SG = "sg-0123456789abcdef0"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from infra import harness
+from infra.offline import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def test_the_program_runs_as_the_pulumi_host_runs_it_from_another_directory(tmp_
     # imported yet, the working directory elsewhere.
     script = f"""
 import os, runpy, sys
-from infra import harness
+from infra.offline import harness
 root = {str(ROOT)!r}
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != root]
 for name in [m for m in sys.modules if m == "infra" or m.startswith("infra.")]:
@@ -120,7 +120,7 @@ config:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    for key in ("database.replicas", "database.instanceClass", "cache.nodes", "netwrk", "backupPlan.copyRegion"):
+    for key in ("database.replicas", "database.instanceClass", "cache.nodes", "netwrk", "snapshots.copyRegion"):
         assert f"flask-aws:{key}" in done.stderr, key
     assert done.stdout == ""
 

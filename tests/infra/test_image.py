@@ -2,8 +2,8 @@
 
 import json
 
-from infra import harness
 from infra.components.image import AppImage, content_tag
+from infra.offline import harness
 from tests.infra.conftest import KEY_ARN, settings_for
 
 DIGEST_URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flask-aws-prod/app@sha256:" + "b" * 64

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from infra import harness
 from infra.components.load_balancer import HSTS, LoadBalancer
+from infra.offline import harness
 from tests.infra.conftest import CONTEXT, settings_for
 
 APP_SG = "sg-0a0a0a0a0a0a0a0a0"

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from infra import harness, sizing
+from infra import sizing
 from infra.components.monitoring import failed_job_pattern
+from infra.offline import harness
 from tests.infra.checks import metric_alarm_problems
 
 ALL = {"http-5xx", "p99-response", "unhealthy-targets", "task-cpu", "task-memory", "running-tasks", "database-cpu",

@@ -6,8 +6,8 @@ import json
 import pulumi
 import pytest
 
-from infra import harness
 from infra.components.network import Network, subnet_cidrs
+from infra.offline import harness
 from tests.infra.conftest import CONTEXT, KEY_ARN, settings_for
 
 

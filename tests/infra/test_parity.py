@@ -1,14 +1,26 @@
-"""Environment parity: staging has prod's topology but for the listed exceptions, and the plan's --compare says
-so."""
+"""Environment parity: every topology difference between two stacks is explained by the settings that shape the
+topology, and it is deliberate only where the tiers make it so; the plan's --compare says so."""
 
-from infra import parity, plan
+import pytest
+
+from infra import tiers
+from infra.offline import harness, parity, plan
 
 
-def test_staging_differs_from_prod_only_by_listed_exceptions(stacks):
-    staging, prod = stacks["staging"], stacks["prod"]
-    assert parity.unlisted(staging, prod) == []
-    # and every listed exception is real (a stale entry would hide a future difference)
-    assert set(parity.topology(staging, prod)) == set(parity.STAGING_EXCEPTIONS)
+@pytest.fixture(scope="module")
+def staging_vs_prod(stacks):
+    return parity.explain(stacks["staging"], stacks["prod"])
+
+
+def test_staging_differs_from_prod_only_by_tier_differences(staging_vs_prod):
+    assert staging_vs_prod and all(row.deliberate for row in staging_vs_prod), [str(r) for r in staging_vs_prod]
+    causes = {key for row in staging_vs_prod for cause in row.causes for key in cause.keys}
+    assert causes == {"network.natGateways", "database.replicas", "snapshots.copyRegion"}
+    rows = {row.type: row for row in staging_vs_prod}
+    # counts come from the program itself: one NAT gateway against one per AZ, one replica against two
+    assert rows["aws:ec2/natGateway:NatGateway"].counts == (1, 3)
+    assert rows["aws:rds/instance:Instance"].counts == (2, 3)
+    assert [c.keys for c in rows["aws:cloudwatch/logGroup:LogGroup"].causes] == [("database.replicas",)]
 
 
 def test_sizing_differences_are_reported(stacks):
@@ -18,16 +30,52 @@ def test_sizing_differences_are_reported(stacks):
     assert found[("service-scaling", "maxCapacity")] == (4, 20)
 
 
-def test_a_new_topology_difference_fails_the_compare(cached_runs, capsys):
+def test_the_compare_prints_each_rows_reason(cached_runs, capsys):
     assert plan.main(["--compare", "staging", "prod"]) == 0
     out = capsys.readouterr().out
-    assert "aws:ec2/natGateway:NatGateway: 1 vs 3  (one NAT gateway" in out and "NOT A LISTED" not in out
-    assert plan.main(["--compare", "dev", "prod"]) == 1  # dev is not held to prod's topology
-    assert "NOT A LISTED EXCEPTION" in capsys.readouterr().out
+    assert "aws:ec2/natGateway:NatGateway: 1 vs 3  (network.natGateways single vs perAz: a NAT gateway per AZ" in out
+    assert "aws:kms/key:Key: 2 vs 3  (snapshots.copyRegion (empty) vs eu-central-1: prod keeps a copy of its " \
+           "snapshots in a second region (prod's requirement))" in out
+    assert parity.UNLISTED not in out
 
 
-def test_an_exception_is_held_to_its_counts(stacks, monkeypatch):
-    """A staging with no replica at all is not the listed 'one replica' exception."""
-    monkeypatch.setitem(parity.STAGING_EXCEPTIONS, "aws:rds/instance:Instance", (1, 3, "pretend"))
-    assert parity.unlisted(stacks["staging"], stacks["prod"]) == ["aws:rds/instance:Instance"]
-    assert "NOT A LISTED EXCEPTION: listed as 1 vs 3" in parity.report(stacks["staging"], stacks["prod"])
+def test_the_reasons_are_right_for_any_pair(stacks):
+    """dev against prod: every row has its own reason, none of them staging's."""
+    rows = parity.explain(stacks["dev"], stacks["prod"])
+    assert rows and all(row.deliberate for row in rows), [str(r) for r in rows if not r.deliberate]
+    text = "\n".join(map(str, rows))
+    assert "staging" not in text
+    assert "aws:sns/topicSubscription:TopicSubscription: 0 vs 1  (monitoring.alarmEmails (empty) vs " \
+           '["ops@example.com"]: prod alarms must reach someone' in text
+    assert "aws:ec2/subnet:Subnet: 6 vs 9  (network.azCount 2 vs 3: " in text
+
+
+def test_a_stack_files_choice_is_not_a_tier_difference(stacks):
+    """A staging with no replica at all is not the tiers' 'one replica against two'."""
+    staging = harness.run_stack("staging", overrides={"database": {"replicas": 0}})
+    assert "aws:rds/instance:Instance" in parity.unlisted(staging, stacks["prod"])
+    report = parity.report(staging, stacks["prod"])
+    assert "aws:rds/instance:Instance: 1 vs 3  (database.replicas 0 vs 2: NOT A LISTED EXCEPTION (a stack " \
+           "file's choice, not a tier's))" in report
+
+
+def test_a_difference_no_setting_explains_is_caught(stacks, monkeypatch):
+    """A shaping setting the schema forgot to mark leaves its resources unexplained."""
+    keys = [(key, shape) for key, shape in parity.shaping_keys() if key != "network.natGateways"]
+    monkeypatch.setattr(parity, "shaping_keys", lambda: keys)
+    rows = {row.type: row for row in parity.explain(stacks["staging"], stacks["prod"])}
+    assert rows["aws:ec2/natGateway:NatGateway"].unexplained and not rows["aws:ec2/natGateway:NatGateway"].deliberate
+    assert "NOT A LISTED EXCEPTION: no setting explains it" in str(rows["aws:ec2/natGateway:NatGateway"])
+    assert rows["aws:rds/instance:Instance"].deliberate
+
+
+def test_every_tier_difference_that_shapes_the_topology_says_why():
+    def default(tier, key):
+        value = tiers.defaults(tier)
+        for part in key.split("."):
+            value = value[part]
+        return value
+
+    shapes = dict(parity.shaping_keys())
+    differing = {key for key, shape in shapes.items() if len({repr(shape(default(t, key))) for t in tiers.TIERS}) > 1}
+    assert differing == set(tiers.WHY_TIERS_DIFFER), "say why in infra/tiers/defaults.py, or drop a stale reason"

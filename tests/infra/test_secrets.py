@@ -2,8 +2,8 @@
 
 import json
 
-from infra import harness
 from infra.components.secrets import REDIS_AUTH_SPECIALS, Secrets
+from infra.offline import harness
 from tests.infra.conftest import CONTEXT, settings_for
 
 

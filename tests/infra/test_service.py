@@ -5,8 +5,9 @@ import json
 import pulumi_aws as aws
 import pytest
 
-from infra import harness
-from infra.components.service import AppWiring, ContainerService, steady_state_timeout_minutes
+from infra.components.service import ContainerService, steady_state_timeout_minutes
+from infra.components.task import AppWiring
+from infra.offline import harness
 from tests.infra.checks import policy_findings, task_definition_problems
 from tests.infra.conftest import CONTEXT, KEY_ARN, settings_for
 

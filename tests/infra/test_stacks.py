@@ -6,7 +6,7 @@ import json
 import pulumi
 import pytest
 
-from infra import harness
+from infra.offline import harness
 from tests.infra.conftest import STACKS
 
 RDS = "aws:rds/instance:Instance"

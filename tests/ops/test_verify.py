@@ -11,9 +11,10 @@ import boto3
 import pytest
 from werkzeug.serving import make_server
 
-from deploy.local.servers import MotoServer, free_port
+from deploy.local.servers import free_port
 from ops import verify
 from ops.aws import main
+from tests.moto_server import MotoServer
 
 RUNNING = 2  # moto reports this many running tasks for every new service
 
@@ -166,7 +167,7 @@ def test_bad_outputs_are_one_line_and_exit_1(capsys, tmp_path):
 
 
 def test_the_stack_exports_every_output_verify_needs():
-    from infra import harness
+    from infra.offline import harness
 
     outputs = harness.run_stack("prod").outputs
     assert set(verify.REQUIRED) <= set(outputs)

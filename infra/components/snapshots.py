@@ -1,4 +1,5 @@
-"""AWS Backup snapshots of the database: a vault, a daily plan, and a copy in a second region when asked."""
+"""AWS Backup snapshots of the database (the `snapshots` settings): a vault, a daily plan, and a copy in a second
+region when asked."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components import AwsContext, assume_role_policy, policy, type_token
-from infra.settings import BackupPlanSettings
+from infra.settings import SnapshotSettings
 
 BACKUP_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
@@ -16,11 +17,14 @@ BACKUP_POLICIES = (
 )
 
 
-class BackupPlan(pulumi.ComponentResource):
+class Snapshots(pulumi.ComponentResource):
     """Snapshots independent of RDS's own automated backups: they live in a vault encrypted with the stack key,
-    outlive the instance, and (for prod) are copied to a vault in another region, re-encrypted with a key there."""
+    outlive the instance, and (for prod) are copied to a vault in another region, re-encrypted with a key there.
 
-    def __init__(self, name: str, settings: BackupPlanSettings, *, context: AwsContext, name_prefix: str,
+    The type token keeps its first name (`backup:BackupPlan`): it is part of the URN of every resource below, and
+    a new one would replace the vaults."""
+
+    def __init__(self, name: str, settings: SnapshotSettings, *, context: AwsContext, name_prefix: str,
                  resource_arns: list[pulumi.Input[str]], kms_key_arn: pulumi.Input[str], protect: bool,
                  key_deletion_window_days: int, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("backup", "BackupPlan"), name, None, opts)
@@ -70,6 +74,8 @@ class BackupPlan(pulumi.ComponentResource):
                              iam_role_arn=role.arn, resources=resource_arns,
                              opts=pulumi.ResourceOptions(parent=self.plan))
 
+        # AWS Backup reports failed jobs by vault name: monitoring watches these.
+        self.vault_names = [v.name for v in (self.vault, self.copy_vault) if v]
         self.register_outputs({
             "vault_arn": self.vault.arn,
             "copy_vault_arn": self.copy_vault.arn if self.copy_vault else None,

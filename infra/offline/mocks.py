@@ -1,137 +1,17 @@
-"""Runs the real Pulumi program offline under Pulumi's mock engine and records every resource it registers.
-
-The tests and `python -m infra.plan` share this module. A stack runs exactly as the Pulumi Python host runs it
-(`runpy.run_path` on infra/), with the stack's YAML config passed the way the CLI passes it (strings; objects as
-JSON). Invokes get realistic answers, resources get realistic computed outputs (ids, ARNs, endpoints), and outputs
-the engine would mark secret are marked secret here too.
-"""
+"""The mocked cloud: realistic answers to the program's invokes (availability zones, caller identity, region,
+partition, ...) and realistic computed outputs of its resources (ids, ARNs, endpoints, ports), region-aware per
+provider, deterministic so that every run of a stack reads the same."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
-import runpy
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pulumi
-import yaml
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import resource as resource_runtime
-from pulumi.runtime import rpc
-from pulumi.runtime.proto import resource_pb2, source_pb2
-from pulumi.runtime.settings import SETTINGS, set_root_resource
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-from infra import tiers
-
-ROOT = Path(__file__).resolve().parent.parent
-PROGRAM = ROOT / "infra"
 ACCOUNT = "123456789012"
-SECRET = "[secret]"
-
-
-# --- what is recorded
-
-
-@dataclass
-class Recorded:
-    """One registered resource: what the program asked for, as the provider would receive it."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str | None
-    custom: bool
-    inputs: dict  # secret values unwrapped, for assertions
-    redacted: dict  # secret values replaced by "[secret]", for printing
-    outputs: dict  # what the mock engine answered (inputs plus computed values)
-    provider: str | None
-    protect: bool
-    ignore_changes: list[str]
-    delete_before_replace: bool
-    custom_timeouts: dict = field(default_factory=dict)
-    registered_outputs: dict = field(default_factory=dict)  # a component's register_outputs()
-
-
-@dataclass
-class Run:
-    """Everything one program run declared."""
-
-    project: str
-    stack: str
-    region: str
-    resources: list[Recorded]
-    outputs: dict[str, Any]
-    secret_outputs: set[str]
-
-    def of_type(self, type_: str) -> list[Recorded]:
-        return [r for r in self.resources if r.type == type_]
-
-    def one(self, type_: str) -> Recorded:
-        found = self.of_type(type_)
-        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
-        return found[0]
-
-    def named(self, name: str, type_: str | None = None) -> Recorded:
-        found = [r for r in self.resources if r.name == name and type_ in (None, r.type)]
-        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
-        return found[0]
-
-    def children(self, parent: Recorded) -> list[Recorded]:
-        return [r for r in self.resources if r.parent == parent.urn]
-
-    def descendants(self, parent: Recorded) -> list[Recorded]:
-        found = []
-        for child in self.children(parent):
-            found += [child, *self.descendants(child)]
-        return found
-
-    def by_urn(self, urn: str) -> Recorded:
-        return next(r for r in self.resources if r.urn == urn)
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for r in self.resources:
-            counts[r.type] = counts.get(r.type, 0) + 1
-        return dict(sorted(counts.items()))
-
-    def as_json(self) -> dict:
-        return {
-            "stack": self.stack,
-            "resources": [
-                {"type": r.type, "name": r.name, "parent": self.by_urn(r.parent).name if r.parent else None,
-                 "inputs": r.redacted}
-                for r in self.resources
-            ],
-            "outputs": {k: SECRET if k in self.secret_outputs else v for k, v in self.outputs.items()},
-        }
-
-
-def unwrap_secrets(value, secret=lambda v: unwrap_secrets(rpc.unwrap_rpc_secret(v))):
-    """Plain values: secrets unwrapped (or replaced, see redact_secrets); whole numbers, which the wire carries as
-    doubles, back to ints."""
-    if rpc.is_rpc_secret(value):
-        return secret(value)
-    if isinstance(value, dict):
-        return {k: unwrap_secrets(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(v, secret) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def redact_secrets(value):
-    return unwrap_secrets(value, secret=lambda v: SECRET)
-
-
-# --- the mocked cloud
 
 
 def _hex(*parts: str, length: int = 17) -> str:
@@ -181,7 +61,7 @@ class CloudMocks(pulumi.runtime.Mocks):
             return {"authorizationToken": "QVdTOnRva2Vu", "userName": "AWS", "password": "registry-token",
                     "proxyEndpoint": f"https://{registry}", "expiresAt": "2030-01-01T00:00:00Z", "id": region}
         raise NotImplementedError(f"the offline harness has no answer for invoke {args.token}; add one to "
-                                  "infra/harness.py")
+                                  "infra/offline/mocks.py")
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs, name, typ = args.inputs, args.name, args.typ
@@ -364,140 +244,3 @@ COMPUTED: dict[str, Callable] = {
     "random:index/randomPassword:RandomPassword": _random_password,
     "random:index/randomId:RandomId": _random_id,
 }
-
-
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The SDK's mock monitor, also recording parent, options and inputs, and marking secret outputs as the engine
-    does (additionalSecretOutputs, and any output whose input was secret)."""
-
-    def __init__(self, mocks: CloudMocks):
-        super().__init__(mocks)
-        self.recorded: list[Recorded] = []
-
-    def RegisterResource(self, request):
-        urn = self.make_urn(request.parent, request.type, request.name)
-        if request.type == "pulumi:pulumi:Stack":
-            return resource_pb2.RegisterResourceResponse(urn=urn)
-        pulumi_mocks._ensure_event_loop()
-        raw = rpc.deserialize_properties(request.object)
-        inputs = unwrap_secrets(raw)
-        args = pulumi.runtime.MockResourceArgs(typ=request.type, name=request.name, inputs=inputs,
-                                               provider=request.provider, resource_id=request.importId,
-                                               custom=request.custom or False)
-        ident, state = self.mocks.new_resource(args)
-        secret_keys = set(request.additionalSecretOutputs) | {k for k, v in raw.items() if rpc.is_rpc_secret(v)}
-        state = {k: rpc.wrap_rpc_secret(v) if k in secret_keys else v for k, v in state.items()}
-        self.recorded.append(Recorded(
-            urn=urn, type=request.type, name=request.name,
-            parent=None if request.parent.split("::")[2:3] == ["pulumi:pulumi:Stack"] else request.parent or None,
-            custom=bool(request.custom), inputs=inputs, redacted=redact_secrets(raw), outputs=unwrap_secrets(state),
-            provider=request.provider or None, protect=bool(request.protect),
-            ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
-            custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
-                                               ("update", request.customTimeouts.update)) if v}))
-        proto = _sync_await(rpc.serialize_properties(state, {}))
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, ident, state)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=ident, object=proto)
-
-    def RegisterResourceOutputs(self, request):
-        outputs = unwrap_secrets(rpc.deserialize_properties(request.outputs))
-        for r in self.recorded:
-            if r.urn == request.urn:
-                r.registered_outputs = outputs
-        return super().RegisterResourceOutputs(request)
-
-
-# --- running it
-
-
-def project_name(root: Path = ROOT) -> str:
-    return yaml.safe_load((root / "Pulumi.yaml").read_text())["name"]
-
-
-def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
-    """The config the CLI would hand the program for a stack: project defaults from Pulumi.yaml, then the stack
-    file; keys namespaced, values as strings (objects and lists as JSON). Encrypted values are unreadable offline:
-    they come through as "[secret]" and are listed as secret keys."""
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
-    path = root / f"Pulumi.{stack}.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name}; the stacks are: "
-                                + ", ".join(p.name[7:-5] for p in sorted(root.glob("Pulumi.*.yaml"))))
-    stack_file = yaml.safe_load(path.read_text()) or {}
-    values: dict[str, Any] = {}
-    for key, spec in (project.get("config") or {}).items():
-        value = spec.get("value", spec.get("default")) if isinstance(spec, dict) else spec
-        if value is not None:
-            values[_namespaced(key, project["name"])] = value
-    for key, value in (stack_file.get("config") or {}).items():
-        values[_namespaced(key, project["name"])] = value
-    config, secret_keys = {}, []
-    for key, value in values.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[key] = SECRET
-            secret_keys.append(key)
-        else:
-            config[key] = encode_config_value(value)
-    return config, secret_keys
-
-
-def encode_config_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
-def _namespaced(key: str, project: str) -> str:
-    return key if ":" in key else f"{project}:{key}"
-
-
-def _no_stack_trace():
-    return source_pb2.StackTrace()
-
-
-def run(program: Callable[[], Any], *, project: str = "flask-aws", stack: str = "test",
-        config: dict[str, str] | None = None, secret_keys: list[str] | None = None) -> Run:
-    """Run any function as a Pulumi program under the mocks (preview=False) and record what it declared."""
-    config = dict(config or {})
-    region = config.get("aws:region", "eu-west-1")
-    mocks = CloudMocks(region)
-    monitor = RecordingMonitor(mocks)
-    set_root_resource(None)
-    pulumi.runtime.set_all_config(config, secret_keys or [])
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    # The SDK walks the Python stack at every registration to tell the engine where a resource was declared; the
-    # mock monitor has no use for it, and it was a tenth of the offline plan's time.
-    resource_runtime._get_stack_trace = _no_stack_trace
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(program))
-    outputs, secret = {}, set()
-    for key, value in pulumi.runtime.get_root_resource().outputs.items():
-        out = pulumi.Output.from_input(value)
-        outputs[key] = _sync_await(out.future())
-        if _sync_await(out.is_secret()):
-            secret.add(key)
-    # Registration order depends on when each resource's inputs resolve; sorted, every run reads the same.
-    resources = sorted(monitor.recorded, key=lambda r: (r.name, r.type))
-    return Run(project=project, stack=stack, region=region, resources=resources, outputs=outputs,
-               secret_outputs=secret)
-
-
-def run_stack(stack: str, overrides: dict[str, Any] | None = None, *, root: Path = ROOT) -> Run:
-    """Run the program in infra/ for a stack exactly as the Pulumi Python host does, with that stack's config.
-    `overrides` (key -> value) are merged into the stack file's values, objects key by key."""
-    config, secret_keys = stack_config(stack, root)
-    project = project_name(root)
-    for key, value in (overrides or {}).items():
-        key = _namespaced(key, project)
-        if isinstance(value, dict) and key in config:
-            value = tiers.merge(json.loads(config[key]), value)
-        config[key] = encode_config_value(value)
-    program = root / "infra"
-    return run(lambda: runpy.run_path(str(program), run_name="__main__"), project=project, stack=stack,
-               config=config, secret_keys=secret_keys)
-

@@ -1,17 +1,17 @@
-"""BackupPlan component: vault, daily plan, cross-region copy, selection."""
+"""Snapshots component (AWS Backup): vault, daily plan, cross-region copy, selection."""
 
 import json
 
-from infra import harness
-from infra.components.backup_plan import BackupPlan
+from infra.components.snapshots import Snapshots
+from infra.offline import harness
 from tests.infra.conftest import CONTEXT, KEY_ARN, settings_for
 
 DB_ARN = f"arn:aws:rds:eu-west-1:{harness.ACCOUNT}:db:flask-aws-prod-db"
 
 
 def build(tier="prod", **plan) -> harness.Run:
-    s = settings_for(tier, backupPlan={"enabled": True, **plan})
-    return harness.run(lambda: BackupPlan("backup", s.backup_plan, context=CONTEXT, name_prefix=f"flask-aws-{tier}",
+    s = settings_for(tier, snapshots={"enabled": True, **plan})
+    return harness.run(lambda: Snapshots("backup", s.snapshots, context=CONTEXT, name_prefix=f"flask-aws-{tier}",
                                           resource_arns=[DB_ARN], kms_key_arn=KEY_ARN, protect=s.protect,
                                           key_deletion_window_days=30))
 
