@@ -1,5 +1,6 @@
 """The harness itself: it must be able to fail, and run the program the way the Pulumi host does."""
 
+import gc
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ def test_a_failing_assertion_inside_an_output_fails_the_run():
 
     with pytest.raises(AssertionError, match="inside apply"):
         harness.run(program)
+    assert gc.isenabled()  # the collector, off during the run, is back on after a failed one
 
 
 def test_a_failing_assertion_inside_an_output_fails_a_pulumi_runtime_test():

@@ -30,7 +30,8 @@ def test_sizing_differences_are_reported(stacks):
     assert found[("service-scaling", "maxCapacity")] == (4, 20)
 
 
-def test_the_compare_prints_each_rows_reason(cached_runs, capsys):
+def test_the_compare_prints_each_rows_reason(cached_runs, staging_vs_prod, monkeypatch, capsys):
+    monkeypatch.setattr(parity, "explain", lambda a, b: staging_vs_prod)  # computed once, by the fixture
     assert plan.main(["--compare", "staging", "prod"]) == 0
     out = capsys.readouterr().out
     assert "aws:ec2/natGateway:NatGateway: 1 vs 3  (network.natGateways single vs perAz: a NAT gateway per AZ" in out
