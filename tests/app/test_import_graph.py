@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import ast
-import graphlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,30 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests import import_graph
+
 APP = Path(__file__).resolve().parents[2] / "app"
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(APP).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-MODULES = {module_name(path): path for path in sorted((APP / "webapp").rglob("*.py"))}
+MODULES = import_graph.modules(APP, "webapp")
 
 
 def imports(name: str) -> set[str]:
-    """The webapp modules `name` imports, anywhere in it: an import inside a function closes a circle too."""
-    path = MODULES[name]
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
-            found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
-                         for alias in node.names)
-    return {target for target in found if target in MODULES} - {name}
+    return import_graph.imports(MODULES, name)
 
 
 def test_the_parser_sees_top_level_and_function_level_imports():
@@ -50,10 +31,9 @@ def test_extensions_imports_nothing_from_the_project():
 
 
 def test_webapp_modules_import_without_a_circle():
-    try:
-        graphlib.TopologicalSorter({name: imports(name) for name in MODULES}).prepare()
-    except graphlib.CycleError as err:
-        pytest.fail("import circle: " + " -> ".join(err.args[1]))
+    found = import_graph.circle(MODULES)
+    if found:
+        pytest.fail("import circle: " + " -> ".join(found))
 
 
 ALONE = """
