@@ -1,6 +1,6 @@
 """Shared fixtures: the real servers every layer above the infrastructure uses (PostgreSQL primary + streaming
 replica, Redis, moto), started once per session on free loopback ports. The infra tests run the real program under
-Pulumi's mock engine through infra.harness."""
+Pulumi's mock engine through infra.offline.harness."""
 
 from __future__ import annotations
 
