@@ -28,6 +28,7 @@ _BURSTABLE = ("t3", "t4g")
 USABLE_MEMORY = 0.88
 # The application's pools may take this share of max_connections; the rest is for migrations, backups, operators.
 CONNECTION_BUDGET_SHARE = 0.8
+BUDGET_PERCENT = round(CONNECTION_BUDGET_SHARE * 100)  # the same share, as the messages and the alarm say it
 
 
 def instance_memory_gib(instance_class: str) -> float | None:

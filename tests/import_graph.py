@@ -29,7 +29,10 @@ def imports(known: dict[str, Path], name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
             found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names)
-    return {target for target in found if target in known} - {name}
+    # Importing a.b.c runs a/__init__ and a/b/__init__ first, unless the importer is inside them already.
+    inside = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 2)}
+    parents = {".".join(t.split(".")[:i]) for t in found for i in range(1, t.count(".") + 1)} - inside
+    return {target for target in found | parents if target in known} - {name}
 
 
 def circle(known: dict[str, Path]) -> list[str] | None:

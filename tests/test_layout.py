@@ -25,8 +25,10 @@ def where_things_live() -> set[str]:
 
 
 def readme_layout() -> str:
+    """The fenced block under the README's "Repository layout"."""
     text = (ROOT / "README.md").read_text()
-    return text[text.index("## Repository layout"):]
+    section = text[text.index("## Repository layout"):]
+    return section.split("```")[1]
 
 
 def test_every_component_file_and_folder_is_on_the_map():
@@ -52,8 +54,10 @@ def test_the_readme_layout_names_every_infra_folder_and_module():
         if p.name in ("__pycache__", "__init__.py"):
             continue
         assert f"infra/{p.name}{'/' if p.is_dir() else ''}" in layout, p.name
-    for p in (ROOT / "infra" / "components").glob("*.py"):
-        assert p.stem in layout or p.name == "__init__.py", p.name
+    components = re.search(r"^infra/components/ +(.*?)\n(?=\S)", layout, re.M | re.S).group(1)
+    named = set(re.findall(r"\b(\w+)(?:\.py)?\b", components))
+    missing = {p.stem for p in (ROOT / "infra" / "components").glob("*.py") if p.name != "__init__.py"} - named
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("folder", ["infra", "app"])
@@ -76,3 +80,15 @@ def test_the_program_and_the_plan_import_cleanly_alone():
         done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0, done.stderr
+
+
+def test_a_circle_through_a_package_init_is_a_circle(tmp_path):
+    """Importing pkg.inner runs pkg/__init__ first: pkg/__init__ -> other -> pkg.inner is a circle."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("import other\n")
+    (tmp_path / "pkg" / "inner.py").write_text("")
+    (tmp_path / "other.py").write_text("from pkg import inner\n")
+    known = {**import_graph.modules(tmp_path, "pkg"), "other": tmp_path / "other.py"}
+    assert import_graph.circle(known)
+    (tmp_path / "pkg" / "__init__.py").write_text("from pkg import inner\n")  # a package importing its own part
+    assert import_graph.circle(known) is None

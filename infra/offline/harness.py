@@ -261,6 +261,8 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, *, root: Path
 
 def rerun(earlier: Run, overrides: dict[str, Any]) -> Run:
     """The program of an earlier run_stack again, for the same stack and config but these overrides."""
+    if earlier.root is None:
+        raise ValueError("rerun() needs a run of the project's program (run_stack), not of a function (run)")
     return _run_program(earlier.root, earlier.project, earlier.stack,
                         with_overrides(earlier.config, earlier.project, overrides), earlier.secret_keys)
 

@@ -44,6 +44,9 @@ class Cause:
     values: tuple[tuple[object, object], ...]
     why: str | None  # None: not a deliberate difference
 
+    def turned(self) -> Cause:
+        return Cause(self.keys, tuple((b, a) for a, b in self.values), self.why)
+
     def __str__(self) -> str:
         moved = ", ".join(f"{k} {_short(a)} vs {_short(b)}" for k, (a, b) in zip(self.keys, self.values, strict=True))
         return f"{moved}: {self.why}" if self.why else f"{moved}: {UNLISTED} (a stack file's choice, not a tier's)"
@@ -56,14 +59,21 @@ class Row:
     type: str
     counts: tuple[int, int]
     causes: tuple[Cause, ...]
-    unexplained: bool  # part of the difference follows from no shaping setting
+    unexplained: bool  # part of the difference follows from no shaping setting that moved
+    stuck: tuple[str, ...] = ()  # shaping settings that could not move (never valid on the first stack)
 
     @property
     def deliberate(self) -> bool:
         return not self.unexplained and all(c.why for c in self.causes)
 
+    def turned(self) -> Row:
+        return Row(self.type, self.counts[::-1], tuple(c.turned() for c in self.causes), self.unexplained,
+                   self.stuck)
+
     def __str__(self) -> str:
-        reasons = [str(c) for c in self.causes] + ([f"{UNLISTED}: no setting explains it"] if self.unexplained else [])
+        unexplained = f"{UNLISTED}: no setting explains it" + (
+            f" ({', '.join(self.stuck)} could not be moved)" if self.stuck else "")
+        reasons = [str(c) for c in self.causes] + ([unexplained] if self.unexplained else [])
         return f"  {self.type}: {self.counts[0]} vs {self.counts[1]}  ({'; '.join(reasons)})"
 
 
@@ -92,25 +102,36 @@ def sizing(a: harness.Run, b: harness.Run) -> list[tuple[str, str, object, objec
 
 
 def explain(a: harness.Run, b: harness.Run) -> list[Row]:
-    """Every topology difference between two stack runs, with its causes."""
+    """Every topology difference between two stack runs, with its causes. The settings move onto the stack whose
+    tier requires less (a value a stricter tier requires is valid on a laxer one, not the other way round); when
+    that is `b`, the answer is turned round."""
+    if _strictness(b) < _strictness(a):
+        return [row.turned() for row in _explain(b, a)]
+    return _explain(a, b)
+
+
+def _explain(a: harness.Run, b: harness.Run) -> list[Row]:
     sa, sb = harness.settings_of(a), harness.settings_of(b)
     moved = [key for key, shape in shaping_keys() if shape(value_at(sa, key)) != shape(value_at(sb, key))]
     steps: list[tuple[Cause, Counter]] = []
     current, before, pending = {}, counts(a), []
     for key in moved:
-        pending.append(key)
-        _set(current, key, value_at(sb, key))
-        try:
-            after = counts(harness.rerun(a, current))
-        except pulumi.RunError:
-            continue  # not valid alone (a domain without its zone, say): move it with the next one
-        steps.append((_cause(sa, sb, tuple(pending)), _delta(before, after)))
-        before, pending = after, []
+        # Alone, else together with the keys that could not move alone (a domain without its zone, say).
+        for keys in [[key]] + ([pending + [key]] if pending else []):
+            trial = _with(current, sb, keys)
+            try:
+                after = counts(harness.rerun(a, trial))
+            except pulumi.RunError:
+                continue
+            steps.append((_cause(sa, sb, tuple(keys)), _delta(before, after)))
+            current, before = trial, after
+            pending = [] if len(keys) > 1 else pending
+            break
+        else:
+            pending.append(key)
+    # What the moved settings did not account for: a setting the schema does not mark, or one that never moved.
     residual = _delta(before, counts(b))
-    if pending:  # the last keys were never valid on the first stack: what is left is theirs
-        steps.append((_cause(sa, sb, tuple(pending)), residual))
-        residual = Counter()
-    return [Row(t, found, tuple(cause for cause, delta in steps if delta[t]), bool(residual[t]))
+    return [Row(t, found, tuple(cause for cause, delta in steps if delta[t]), bool(residual[t]), tuple(pending))
             for t, found in topology(a, b).items()]
 
 
@@ -119,9 +140,11 @@ def unlisted(a: harness.Run, b: harness.Run) -> list[str]:
     return [row.type for row in explain(a, b) if not row.deliberate]
 
 
-def report(a: harness.Run, b: harness.Run) -> str:
+def report(a: harness.Run, b: harness.Run, rows: list[Row] | None = None) -> str:
+    """The parity report; `rows` when explain() already ran."""
+    rows = explain(a, b) if rows is None else rows
     lines = [f"Parity of '{a.stack}' against '{b.stack}'", "", "Topology (resource types whose counts differ):"]
-    lines += [str(row) for row in explain(a, b)] or ["  none"]
+    lines += [str(row) for row in rows] or ["  none"]
     lines += ["", "Sizing (same resource, other size):"]
     lines += [f"  {name}.{prop}: {_short(va)} vs {_short(vb)}" for name, prop, va, vb in sizing(a, b)] or ["  none"]
     return "\n".join(lines)
@@ -146,11 +169,13 @@ def _cause(sa, sb, keys: tuple[str, ...]) -> Cause:
 
 
 def _why(sa, sb, key: str) -> str | None:
-    """Why two stacks differ in `key` when the tiers make them, else None."""
+    """Why two stacks differ in `key` when the tiers make them, else None. A requirement one tier has is the
+    reason only when the other stack would not meet it."""
     for r in tiers.REQUIREMENTS:
         if key in (r.key, *r.also) and r.applies(sa.tier) != r.applies(sb.tier):
-            tier = sa.tier if r.applies(sa.tier) else sb.tier
-            return f"{r.explain(tier)[0]} ({tier}'s requirement)"
+            tier, other = (sa.tier, sb) if r.applies(sa.tier) else (sb.tier, sa)
+            if not r.met(tier, value_at(other, r.key)):
+                return f"{r.explain(tier)[0]} ({tier}'s requirement)"
     da, db = (_tier_default(s.tier, key) for s in (sa, sb))
     if da != db and value_at(sa, key) == da and value_at(sb, key) == db:
         return tiers.WHY_TIERS_DIFFER.get(key, f"the tiers' defaults differ ({sa.tier}, {sb.tier})")
@@ -164,11 +189,21 @@ def _tier_default(tier: str, key: str):
     return value
 
 
-def _set(overrides: dict, key: str, value) -> None:
-    *groups, last = key.split(".")
-    for group in groups:
-        overrides = overrides.setdefault(group, {})
-    overrides[last] = value
+def _strictness(run: harness.Run) -> int:
+    tier = harness.settings_of(run).tier
+    return sum(r.applies(tier) for r in tiers.REQUIREMENTS)
+
+
+def _with(overrides: dict, settings, keys: list[str]) -> dict:
+    """A copy of `overrides` with these keys set to their values in `settings`."""
+    changed = json.loads(json.dumps(overrides))
+    for key in keys:
+        *groups, last = key.split(".")
+        group = changed
+        for name in groups:
+            group = group.setdefault(name, {})
+        group[last] = value_at(settings, key)
+    return changed
 
 
 def _delta(before: Counter, after: Counter) -> Counter:

@@ -63,6 +63,8 @@ def warnings(run: harness.Run) -> list[str]:
         actions = listener.inputs.get("defaultActions") or []
         if listener.inputs.get("protocol") == "HTTP" and any(a.get("type") == "forward" for a in actions):
             found.append(f"{listener.name}: plain HTTP is served (loadBalancer.allowHttp); no TLS, no HSTS")
+    if run.of_type("aws:sns/topic:Topic") and not run.of_type("aws:sns/topicSubscription:TopicSubscription"):
+        found.append("the alarm topic has no subscriber (monitoring.alarmEmails): alarms notify nobody")
     for task in run.of_type("aws:ecs/taskDefinition:TaskDefinition"):
         for container in json.loads(task.inputs["containerDefinitions"]):
             if not container.get("readonlyRootFilesystem"):
@@ -120,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         from infra.offline import parity
 
-        print(parity.report(*runs))
-        return 1 if parity.unlisted(*runs) else 0
+        rows = parity.explain(*runs)
+        print(parity.report(*runs, rows))
+        return 0 if all(row.deliberate for row in rows) else 1
     from infra.offline.checklist import checklist, evaluate
 
     run = runs[0]

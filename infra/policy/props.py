@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 
 from pulumi_policy import PolicyResource
 
+from infra import tiers
+
 Report = Callable[[str, str | None], None]
 
 
@@ -30,3 +32,13 @@ def of_type(resources: Iterable[PolicyResource], resource_type: str) -> list[Pol
 
 def as_list(value) -> list:
     return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def required(args, key: str):
+    """What the stack's tier requires of settings key `key`, from the rule's configuration (infra/policy/<tier>.json,
+    written from infra/tiers/requirements.py): None where the tier does not require it; without a configuration,
+    the strictest value any tier requires. The engine passes numbers through protobuf, so whole numbers come as
+    floats: they are given back as ints."""
+    config = args.get_config() or {}
+    value = config[key] if key in config else tiers.strictest(key)
+    return int(value) if isinstance(value, float) and value.is_integer() else value

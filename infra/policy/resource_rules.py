@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pulumi_policy import ResourceValidationArgs
 
-from infra.policy.props import Report, as_list, containers, environment, serves_http
+from infra.policy.props import Report, as_list, containers, environment, required, serves_http
 
 # Actions AWS grants only on "*" (no resource-level permissions).
 STAR_ONLY_ACTIONS = {"ecr:GetAuthorizationToken", "logs:DescribeLogGroups", "ssmmessages:CreateControlChannel",
@@ -20,7 +20,7 @@ def https_only(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != "aws:lb/listener:Listener":
         return
     props = args.props
-    if props.get("protocol") == "HTTP":
+    if props.get("protocol") == "HTTP" and required(args, "loadBalancer.allowHttp") is not None:
         actions = props.get("defaultActions") or [{}]
         redirect = actions[0].get("redirect") or {}
         if actions[0].get("type") != "redirect" or redirect.get("protocol") != "HTTPS":
@@ -145,7 +145,7 @@ def encryption_in_transit(args: ResourceValidationArgs, report: Report) -> None:
 def deletion_protection_and_multi_az(args: ResourceValidationArgs, report: Report) -> None:
     props = args.props
     if args.resource_type == "aws:rds/instance:Instance":
-        if not props.get("deletionProtection"):
+        if required(args, "database.deletionProtection") and not props.get("deletionProtection"):
             report(f"database {props.get('identifier')} is not deletion-protected", None)
         if not props.get("replicateSourceDb") and not props.get("multiAz"):
             report(f"database {props.get('identifier')} is single-AZ", None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy
 
-from infra import tiers
+from infra import sizing, tiers
 from infra.policy.resource_rules import (
     debug_off_secret_key_from_a_secret,
     deletion_protection_and_multi_az,
@@ -35,18 +35,19 @@ from infra.policy.stack_rules import (
 )
 
 
-def required(policy: str) -> PolicyConfigSchema | None:
-    """The configuration a rule takes: the value of each tier requirement it checks (written per stack by
-    `python -m infra.policy.levels`)."""
-    properties = {r.key: {"type": "integer" if r.kind == tiers.AT_LEAST else "boolean",
-                          "description": f"what the tier requires of {r.key} ({r.kind})"}
+def requirement_schema(policy: str) -> PolicyConfigSchema | None:
+    """The configuration a rule takes: the value each tier requires of the settings it checks, or null where the
+    tier does not require it (written per stack by `python -m infra.policy.levels`)."""
+    properties = {r.key: {"type": [r.json_type(), "null"],
+                          "description": f"what the tier requires of {r.key} ({r.kind}); null: nothing"}
                   for r in tiers.REQUIREMENTS if r.policy == policy}
     return PolicyConfigSchema(properties) if properties else None
 
 
 POLICIES = [
-    ResourceValidationPolicy("https-only", "HTTP redirects to HTTPS; HTTPS uses a TLS 1.3 policy", https_only,
-                             config_schema=required("https-only")),
+    ResourceValidationPolicy("https-only", "HTTP redirects to HTTPS where the tier serves HTTPS only; HTTPS uses a "
+                             "TLS 1.3 policy", https_only,
+                             config_schema=requirement_schema("https-only")),
     ResourceValidationPolicy("security-headers", "HSTS, nosniff and X-Frame-Options on every response",
                              security_headers),
     ResourceValidationPolicy("debug-off-secret-key-from-a-secret", "no debug, a staging/production config class, "
@@ -54,18 +55,19 @@ POLICIES = [
                              debug_off_secret_key_from_a_secret),
     ResourceValidationPolicy("wsgi-server-behind-a-proxy", "Gunicorn (the image's entrypoint) behind the load "
                              "balancer, ProxyFix told about it, no public task IPs", wsgi_server_behind_a_proxy),
-    StackValidationPolicy("connection-pooling-within-budget", "tasks x workers x (pool + overflow) within 80 % "
-                          "of every database instance's max_connections", connection_pooling_within_budget),
+    StackValidationPolicy("connection-pooling-within-budget", "tasks x workers x (pool + overflow) within "
+                          f"{sizing.BUDGET_PERCENT} % of every database instance's max_connections",
+                          connection_pooling_within_budget),
     ResourceValidationPolicy("logs-with-retention", "every log group expires and is encrypted",
                              logs_with_retention),
     ResourceValidationPolicy("health-checks", "load balancer, container and service health checks",
                              health_checks),
-    StackValidationPolicy("alarms-present", "alarms on errors, latency, health, saturation and storage, each "
-                          "notifying someone; deployments roll back on alarms", alarms_present,
-                          config_schema=required("alarms-present")),
+    StackValidationPolicy("alarms-present", "alarms on errors, latency, health, saturation and storage, notifying "
+                          "someone where the tier requires it; deployments roll back on alarms", alarms_present,
+                          config_schema=requirement_schema("alarms-present")),
     StackValidationPolicy("backups-and-restore-drill", "automated database backups, a scheduled logical backup "
                           "and a scheduled restore drill; snapshots and their copy where the tier requires them",
-                          backups_and_restore_drill, config_schema=required("backups-and-restore-drill")),
+                          backups_and_restore_drill, config_schema=requirement_schema("backups-and-restore-drill")),
     ResourceValidationPolicy("encryption-at-rest", "databases, cache, topics, secrets, vaults and images "
                              "encrypted", encryption_at_rest),
     ResourceValidationPolicy("encryption-in-transit", "TLS to Redis and PostgreSQL, TLS-only buckets",
@@ -74,7 +76,7 @@ POLICIES = [
                           "reaches only the load balancer, on 80/443", nothing_public_in_the_data_tier),
     ResourceValidationPolicy("deletion-protection-and-multi-az", "prod survives an AZ and a mistaken delete",
                              deletion_protection_and_multi_az,
-                             config_schema=required("deletion-protection-and-multi-az")),
+                             config_schema=requirement_schema("deletion-protection-and-multi-az")),
     ResourceValidationPolicy("no-wildcard-iam", "no wildcard actions; '*' resources only for actions that take "
                              "nothing else", no_wildcard_iam),
     ResourceValidationPolicy("error-tracking", "errors reported to an error tracker (Sentry)", error_tracking),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pulumi_policy import StackValidationArgs
 
 from infra import sizing
-from infra.policy.props import Report, containers, environment, of_type, serves_http
+from infra.policy.props import Report, containers, environment, of_type, required, serves_http
 
 
 def nothing_public_in_the_data_tier(args: StackValidationArgs, report: Report) -> None:
@@ -67,7 +67,8 @@ def alarms_present(args: StackValidationArgs, report: Report) -> None:
     silent = [a.name for a in alarms if not a.props.get("alarmActions")]
     if silent:
         report("alarms that notify nobody: " + ", ".join(silent), None)
-    if alarms and not of_type(args.resources, "aws:sns/topicSubscription:TopicSubscription"):
+    if alarms and required(args, "monitoring.alarmEmails") and \
+            not of_type(args.resources, "aws:sns/topicSubscription:TopicSubscription"):
         report("the alarm topic has no subscriber: set monitoring.alarmEmails", None)
     for service in of_type(args.resources, "aws:ecs/service:Service"):
         alarms_cfg = service.props.get("alarms") or {}
@@ -76,8 +77,7 @@ def alarms_present(args: StackValidationArgs, report: Report) -> None:
 
 
 def backups_and_restore_drill(args: StackValidationArgs, report: Report) -> None:
-    required = args.get_config()  # the tier's requirements (infra/tiers/requirements.py)
-    least_days = required.get("database.backupRetentionDays", 1)
+    least_days = required(args, "database.backupRetentionDays") or 1
     for db in of_type(args.resources, "aws:rds/instance:Instance"):
         days = db.props.get("backupRetentionPeriod") or 0
         if db.props.get("replicateSourceDb"):
@@ -88,9 +88,9 @@ def backups_and_restore_drill(args: StackValidationArgs, report: Report) -> None
             report(f"database {db.props.get('identifier')} keeps automated backups {days} days; this tier keeps "
                    f"at least {least_days}", None)
     plans = of_type(args.resources, "aws:backup/plan:Plan")
-    if required.get("snapshots.enabled") and not of_type(args.resources, "aws:backup/selection:Selection"):
+    if required(args, "snapshots.enabled") and not of_type(args.resources, "aws:backup/selection:Selection"):
         report("no AWS Backup plan takes snapshots of the database", None)
-    if required.get("snapshots.copyRegion") and not any(rule.get("copyActions") for plan in plans
+    if required(args, "snapshots.copyRegion") and not any(rule.get("copyActions") for plan in plans
                                                         for rule in plan.props.get("rules") or []):
         report("no AWS Backup rule copies the snapshots to a vault in a second region", None)
     # By family, not ARN: a task definition's ARN is unknown in a preview whenever the image changes. The backup

@@ -147,9 +147,9 @@ def serving_checks(s: Settings) -> list[Problem]:
             fits = budget // (svc.max_tasks * svc.workers)
             problem("service.dbPoolSize", svc.db_pool_size, f"connection budget: maxTasks {svc.max_tasks} x "
                     f"workers {svc.workers} x (dbPoolSize {svc.db_pool_size} + dbMaxOverflow "
-                    f"{svc.db_max_overflow}) = {per_database} exceeds 80 % of {instance_class}'s max_connections "
-                    f"({sizing.max_connections(instance_class)})", f"dbPoolSize + dbMaxOverflow <= {fits}, fewer "
-                    "tasks or workers, or a larger class")
+                    f"{svc.db_max_overflow}) = {per_database} exceeds {sizing.BUDGET_PERCENT} % of "
+                    f"{instance_class}'s max_connections ({sizing.max_connections(instance_class)})",
+                    f"dbPoolSize + dbMaxOverflow <= {fits}, fewer tasks or workers, or a larger class")
     return problems
 
 

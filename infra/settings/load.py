@@ -34,8 +34,9 @@ def load() -> Settings:
 def _config_names(project: str) -> list[str]:
     """Every key the stack sets in the project's namespace, typos included (they must be reported, not ignored).
     pulumi.Config reads a key by name but cannot list them, so the names come from where the SDK keeps them: the
-    PULUMI_CONFIG the CLI hands the program (public) and the SDK's config map, which the mock engine fills
-    (pulumi.runtime.config.CONFIG, not public API; tests/infra/test_sdk.py fails if the pinned SDK drops it)."""
+    PULUMI_CONFIG environment variable the language host sets (public) and the SDK's config map, which the host's
+    program runner, the Automation API and the mock engine fill (pulumi.runtime.config.CONFIG, not public API;
+    tests/infra/test_sdk.py fails if the pinned SDK drops it)."""
     import pulumi
 
     names = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}

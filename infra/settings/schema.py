@@ -176,7 +176,8 @@ class MonitoringSettings:
                                                  "means autoscaling did not keep up or hit its ceiling)",
                                                  between(1, 90))
     database_connections_percent: int = setting("alarm: connections of any database instance as % of its "
-                                                "max_connections (the connection budget allows 80)",
+                                                "max_connections (the connection budget allows "
+                                                f"{sizing.BUDGET_PERCENT})",
                                                 between(10, 100))
     replica_lag_seconds: int = setting("alarm: replica lag of the slowest replica, seconds", between(1, 3600))
     cache_cpu_percent: int = setting("alarm: Redis engine CPU of the busiest node, %", between(10, 100))

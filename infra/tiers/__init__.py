@@ -12,7 +12,8 @@ from infra.tiers.requirements import (
     Requirement,
     level,
     policy_config,
+    strictest,
 )
 
 __all__ = ["AT_LEAST", "COMMON", "ENFORCEMENT", "EXACTLY", "REQUIREMENTS", "SET", "TIERS", "WHY_TIERS_DIFFER",
-           "Requirement", "defaults", "level", "merge", "policy_config"]
+           "Requirement", "defaults", "level", "merge", "policy_config", "strictest"]

@@ -5,6 +5,8 @@ differ. Staging has prod's topology at smaller sizes: where the tiers' defaults 
 `WHY_TIERS_DIFFER` says why, and the parity report (`python -m infra.plan --compare`) prints it.
 """
 
+from infra import sizing
+
 COMMON = {
     "tags": {},
     "network": {
@@ -87,7 +89,7 @@ COMMON = {
         "taskMemoryPercent": 85,
         "databaseCpuPercent": 80,
         "databaseFreeStoragePercent": 5,
-        "databaseConnectionsPercent": 80,
+        "databaseConnectionsPercent": sizing.BUDGET_PERCENT,  # alarm where the connection budget ends
         "replicaLagSeconds": 30,
         "cacheCpuPercent": 75,
         "cacheMemoryPercent": 80,

@@ -46,6 +46,11 @@ class Requirement:
     def applies(self, tier: str) -> bool:
         return tier in self.tiers
 
+    def json_type(self) -> str:
+        """The JSON type of its values in the policy configuration."""
+        value = next(iter(self.tiers.values()))
+        return {bool: "boolean", int: "integer", str: "string"}[type(value)]
+
     def met(self, tier: str, value) -> bool:
         wanted = self.tiers[tier]
         if self.kind == AT_LEAST:
@@ -84,5 +89,14 @@ def level(tier: str, policy: str) -> str:
 
 
 def policy_config(tier: str, policy: str) -> dict[str, object]:
-    """The values of the requirements `policy` checks in `tier`, keyed by settings key (its policy configuration)."""
-    return {r.key: r.tiers[tier] for r in REQUIREMENTS if r.policy == policy and r.applies(tier)}
+    """The configuration of the policy-pack rule `policy` in `tier`: the value of each requirement it checks,
+    keyed by settings key, None where the tier does not require it."""
+    return {r.key: r.tiers.get(tier) for r in REQUIREMENTS if r.policy == policy}
+
+
+def strictest(key: str):
+    """The strictest value any tier requires of `key`: what a rule checks when no configuration says otherwise
+    (secure by default, e.g. the pack run without --policy-pack-config)."""
+    requirement = next(r for r in REQUIREMENTS if r.key == key)
+    values = list(requirement.tiers.values())
+    return max(values) if requirement.kind == AT_LEAST else values[0]

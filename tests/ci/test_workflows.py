@@ -3,6 +3,7 @@ under actionlint (with ShellCheck on the run: scripts), and doing what docs/deli
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -70,8 +71,14 @@ def test_tests_run_lint_the_offline_suite_and_the_integration_suite():
     workflow = load("test.yml")
     assert set(triggers(workflow)) == {"push", "pull_request"}
     commands = " ".join(s.get("run", "") for job in workflow["jobs"].values() for s in steps(job))
-    assert "make lint" in commands and "pytest tests/infra tests/ci" in commands
+    assert "make lint" in commands and "pytest tests/infra tests/ci tests/test_layout.py" in commands
     assert "pytest tests/app tests/ops tests/deploy tests/e2e" in commands
+    # every folder of tests and every test module at the top runs in some job
+    tests = Path(__file__).resolve().parents[1]
+    suites = {f"tests/{p.name}" for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    suites |= {f"tests/{p.name}" for p in tests.glob("test_*.py")}
+    run = {path for found in re.findall(r"pytest ((?:tests/\S+ ?)+)", commands) for path in found.split()}
+    assert suites <= run, sorted(suites - run)
     assert "install-system-packages.sh" in commands  # PostgreSQL, Redis, nginx for the integration suite
     assert workflow["jobs"]["integration"]["container"].startswith("python:3.11")
 

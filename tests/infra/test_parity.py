@@ -5,6 +5,7 @@ import pytest
 
 from infra import tiers
 from infra.offline import harness, parity, plan
+from tests.infra.conftest import settings_for
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,25 @@ def test_a_difference_no_setting_explains_is_caught(stacks, monkeypatch):
     assert rows["aws:ec2/natGateway:NatGateway"].unexplained and not rows["aws:ec2/natGateway:NatGateway"].deliberate
     assert "NOT A LISTED EXCEPTION: no setting explains it" in str(rows["aws:ec2/natGateway:NatGateway"])
     assert rows["aws:rds/instance:Instance"].deliberate
+    # the other way round (moved onto staging, the laxer tier, and turned back): the same verdicts
+    turned = {row.type: row for row in parity.explain(stacks["prod"], stacks["staging"])}
+    assert turned["aws:ec2/natGateway:NatGateway"].counts == (3, 1)
+    assert turned["aws:ec2/natGateway:NatGateway"].unexplained and turned["aws:rds/instance:Instance"].deliberate
+    assert [c.values for c in turned["aws:rds/instance:Instance"].causes] == [((2, 1),)]
+
+
+def test_a_requirement_is_the_reason_only_where_the_other_stack_breaks_it():
+    """dev mailing two people against prod mailing one is dev's choice; dev mailing nobody is prod's requirement."""
+    prod = settings_for("prod")
+    assert parity._why(settings_for("dev", monitoring={"alarmEmails": ["a@example.com", "b@example.com"]}), prod,
+                       "monitoring.alarmEmails") is None
+    assert parity._why(settings_for("dev"), prod, "monitoring.alarmEmails") == \
+        "prod alarms must reach someone (prod's requirement)"
+    # a dev with a certificate of its own meets prod's HTTPS requirement: its keys differ by choice
+    certificate = "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-000000000000"
+    dev_https = settings_for("dev", loadBalancer={"allowHttp": False, "certificateArn": certificate,
+                                                  "domain": "dev.example.com"})
+    assert parity._why(dev_https, prod, "loadBalancer.certificateArn") is None
 
 
 def test_every_tier_difference_that_shapes_the_topology_says_why():

@@ -107,7 +107,7 @@ def test_the_policy_config_files_are_the_levels(tmp_path):
     for tier in rules.LEVELS:
         committed = json.loads((ROOT / "infra" / "policy" / f"{tier}.json").read_text())
         assert committed == levels.config(tier), f"run `python -m infra.policy.levels` ({tier})"
-    assert levels.config("dev")["deletion-protection-and-multi-az"] == {"enforcementLevel": "disabled"}
+    assert levels.config("dev")["deletion-protection-and-multi-az"]["enforcementLevel"] == "disabled"
 
 
 def test_the_plan_prints_the_checklist_and_fails_on_a_mandatory_violation(cached_runs, monkeypatch, capsys):

@@ -49,3 +49,34 @@ def test_the_per_program_state_can_still_be_cleared():
 def test_the_config_map_the_loader_lists_keys_from_is_still_there():
     harness.run(lambda: None, config={"flask-aws:netwrk": "{}", "aws:region": "eu-west-1"})
     assert "flask-aws:netwrk" in pulumi.runtime.config.CONFIG.get()
+
+
+def test_settings_load_from_the_environment_the_language_host_sets(monkeypatch):
+    """A real `pulumi up`: the config arrives as PULUMI_CONFIG (JSON), typos included, and the SDK's map is empty."""
+    import json
+
+    from infra import settings
+
+    config, _ = harness.stack_config("dev")
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**config, "flask-aws:netwrk": "{}"}))
+    loaded = {}
+
+    def program():
+        try:
+            settings.load()
+        except settings.SettingsError as err:
+            loaded["problems"] = [p.key for p in err.problems]
+
+    harness.run(program, project="flask-aws", stack="dev", config={})
+    assert loaded["problems"] == ["flask-aws:netwrk"]  # every other key of Pulumi.dev.yaml read and valid
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    harness.run(lambda: loaded.update(settings=settings.load()), project="flask-aws", stack="dev", config={})
+    assert loaded["settings"].network.cidr == "10.10.0.0/16" and loaded["settings"].region == "eu-west-1"
+
+
+def test_the_mock_monitor_still_has_what_the_recording_monitor_builds_on():
+    """harness.RecordingMonitor subclasses the SDK's MockMonitor and uses its URN maker and registrations."""
+    monitor = mocks.MockMonitor(harness.CloudMocks("eu-west-1"))
+    assert monitor.make_urn("", "aws:s3/bucket:Bucket", "b").endswith("::aws:s3/bucket:Bucket::b")
+    assert isinstance(monitor.resources, dict)
+    assert mocks.MockMonitor.ResourceRegistration("urn", "id", {}).urn == "urn"

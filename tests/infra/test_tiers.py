@@ -37,15 +37,31 @@ def test_the_policy_config_files_carry_the_requirements():
     assert prod == {"enforcementLevel": "mandatory", "database.backupRetentionDays": 7, "snapshots.enabled": True,
                     "snapshots.copyRegion": True}
     assert levels.config("staging")["alarms-present"]["monitoring.alarmEmails"] is True
-    assert "monitoring.alarmEmails" not in levels.config("dev")["alarms-present"]
+    assert levels.config("dev")["alarms-present"] == {"enforcementLevel": "advisory", "monitoring.alarmEmails": None}
+    assert levels.config("staging")["backups-and-restore-drill"]["database.backupRetentionDays"] is None
 
 
 def test_each_rule_declares_the_configuration_it_takes():
     for requirement in tiers.REQUIREMENTS:
         schema = POLICY[requirement.policy].config_schema
         assert schema is not None and requirement.key in schema.properties
-    assert POLICY["backups-and-restore-drill"].config_schema.properties["database.backupRetentionDays"] == {
-        "type": "integer", "description": "what the tier requires of database.backupRetentionDays (at least)"}
+    properties = POLICY["backups-and-restore-drill"].config_schema.properties
+    assert properties["database.backupRetentionDays"]["type"] == ["integer", "null"]
+    assert POLICY["https-only"].config_schema.properties["loadBalancer.allowHttp"]["type"] == ["boolean", "null"]
+
+
+def test_the_policy_config_files_are_valid_for_their_rules_schemas():
+    """What `pulumi preview --policy-pack-config` checks: each rule's properties against its config schema."""
+    import jsonschema
+
+    for tier in tiers.TIERS:
+        for name, config in levels.config(tier).items():
+            schema = POLICY[name].config_schema
+            properties = {k: v for k, v in config.items() if k != "enforcementLevel"}
+            assert bool(properties) == (schema is not None), name
+            if schema:
+                jsonschema.validate(properties, {"type": "object", "properties": schema.properties,
+                                                 "additionalProperties": False})
 
 
 def test_a_requirement_changed_in_one_place_changes_settings_and_the_policy_pack(stacks, monkeypatch):
@@ -81,3 +97,21 @@ def test_each_tier_refuses_what_it_requires(tier, problems):
     except settings.SettingsError as err:
         found = {p.key.split(":", 1)[1] for p in err.problems}
     assert found == problems
+
+
+def test_a_requirement_dropped_in_one_place_is_dropped_by_settings_and_the_pack_alike(stacks, monkeypatch):
+    """staging no longer required to mail anyone: its settings accept no recipients, and the pack (mandatory in
+    staging) no longer blocks a topic without subscribers; prod still does."""
+    relaxed = [tiers.Requirement(r.key, r.policy, r.kind, {"prod": True}, r.why, r.allowed)
+               if r.key == "monitoring.alarmEmails" else r for r in tiers.REQUIREMENTS]
+    monkeypatch.setattr(tiers, "REQUIREMENTS", tuple(relaxed))
+    monkeypatch.setattr("infra.tiers.requirements.REQUIREMENTS", tuple(relaxed))
+    assert settings_for("staging", monitoring={"alarmEmails": []}).monitoring.alarm_emails == []
+    resources = [r for r in checklist.policy_resources(stacks["staging"])
+                 if r.resource_type != "aws:sns/topicSubscription:TopicSubscription"]
+    alarms = POLICY["alarms-present"]
+    assert checklist.violations(alarms, resources, tiers.policy_config("staging", "alarms-present")) == []
+    assert checklist.violations(alarms, resources, tiers.policy_config("prod", "alarms-present")) == [
+        "the alarm topic has no subscriber: set monitoring.alarmEmails"]
+    # without a configuration (the pack run bare), every requirement holds at its strictest
+    assert checklist.violations(alarms, resources) == ["the alarm topic has no subscriber: set monitoring.alarmEmails"]
