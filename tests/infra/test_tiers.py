@@ -115,3 +115,16 @@ def test_a_requirement_dropped_in_one_place_is_dropped_by_settings_and_the_pack_
         "the alarm topic has no subscriber: set monitoring.alarmEmails"]
     # without a configuration (the pack run bare), every requirement holds at its strictest
     assert checklist.violations(alarms, resources) == ["the alarm topic has no subscriber: set monitoring.alarmEmails"]
+
+
+def test_a_whole_number_from_the_engine_is_read_as_one():
+    """The engine passes a rule's configuration through protobuf: 7 arrives as 7.0, and messages must say 7."""
+    from pulumi_policy import StackValidationArgs
+
+    from infra.policy.props import required
+
+    args = StackValidationArgs([], {"database.backupRetentionDays": 7.0, "snapshots.enabled": None})
+    assert required(args, "database.backupRetentionDays") == 7 and type(required(args,
+                                                                             "database.backupRetentionDays")) is int
+    assert required(args, "snapshots.enabled") is None
+    assert required(StackValidationArgs([]), "database.backupRetentionDays") == 7  # no config: the strictest
