@@ -9,6 +9,7 @@ in the other (infra/tiers/requirements.py). A value a stack file chose, or a dif
 
 from __future__ import annotations
 
+import copy
 import json
 import typing
 from collections import Counter
@@ -105,13 +106,13 @@ def explain(a: harness.Run, b: harness.Run) -> list[Row]:
     """Every topology difference between two stack runs, with its causes. The settings move onto the stack whose
     tier requires less (a value a stricter tier requires is valid on a laxer one, not the other way round); when
     that is `b`, the answer is turned round."""
-    if _strictness(b) < _strictness(a):
-        return [row.turned() for row in _explain(b, a)]
-    return _explain(a, b)
-
-
-def _explain(a: harness.Run, b: harness.Run) -> list[Row]:
     sa, sb = harness.settings_of(a), harness.settings_of(b)
+    if _strictness(sb) < _strictness(sa):
+        return [row.turned() for row in _explain(b, a, sb, sa)]
+    return _explain(a, b, sa, sb)
+
+
+def _explain(a: harness.Run, b: harness.Run, sa, sb) -> list[Row]:
     moved = [key for key, shape in shaping_keys() if shape(value_at(sa, key)) != shape(value_at(sb, key))]
     steps: list[tuple[Cause, Counter]] = []
     current, before, pending = {}, counts(a), []
@@ -189,14 +190,13 @@ def _tier_default(tier: str, key: str):
     return value
 
 
-def _strictness(run: harness.Run) -> int:
-    tier = harness.settings_of(run).tier
-    return sum(r.applies(tier) for r in tiers.REQUIREMENTS)
+def _strictness(settings) -> int:
+    return sum(r.applies(settings.tier) for r in tiers.REQUIREMENTS)
 
 
 def _with(overrides: dict, settings, keys: list[str]) -> dict:
     """A copy of `overrides` with these keys set to their values in `settings`."""
-    changed = json.loads(json.dumps(overrides))
+    changed = copy.deepcopy(overrides)
     for key in keys:
         *groups, last = key.split(".")
         group = changed
