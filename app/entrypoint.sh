@@ -1,19 +1,14 @@
 #!/bin/sh
-# The container's (and the native runner's) one way to start: check the configuration, run the locked migration
-# when asked (RUN_MIGRATIONS=true/1/yes; safe with many containers starting at once), then become Gunicorn, or the
-# command given instead (e.g. `docker run IMAGE flask --app webapp shell`).
+# The container's (and the native runner's) one way to start: check the configuration, then become Gunicorn, or the
+# command given instead (`flask --app webapp db prepare` in the migration step, `flask --app webapp backup create`
+# in the backup task, `flask --app webapp shell`, ...). Migrations are never run here: the migration step runs them
+# with the owner's credentials, which a serving container does not get.
 set -eu
 cd "$(dirname "$0")"
 
-python -m webapp.preflight
-
-case "$(printf '%s' "${RUN_MIGRATIONS:-false}" | tr '[:upper:]' '[:lower:]')" in
-    1|true|yes|on) flask --app webapp db upgrade ;;
-    0|false|no|off|"") ;;
-    *) echo "error: RUN_MIGRATIONS=${RUN_MIGRATIONS} is not true or false" >&2; exit 2 ;;
-esac
-
 if [ "$#" -gt 0 ]; then
+    python -m webapp.preflight
     exec "$@"
 fi
+python -m webapp.preflight --serve
 exec gunicorn --config gunicorn.conf.py "webapp:create_app()"

@@ -8,6 +8,7 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from webapp.roles import protect_version_table
 
 log = logging.getLogger("webapp.migrations")
 # Any constant bigint, the same in every container of this application.
@@ -48,6 +49,8 @@ def run_migrations_online():
             context.configure(connection=connection, target_metadata=db.metadata, **options)
             with context.begin_transaction():
                 context.run_migrations()
+                if postgres:
+                    protect_version_table(connection)
             connection.commit()
         finally:
             if postgres:

@@ -9,7 +9,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config as config_module
-from webapp.database import db
+from webapp.credentials import DatabaseLogin
+from webapp.database import db, log_in_with
 from webapp.errors import init_errors
 from webapp.extensions import csrf, migrate
 from webapp.logs import configure_logging, init_request_ids
@@ -35,6 +36,10 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
 
     init_request_ids(app)  # first, so every later hook and error answer knows the request id
     db.init_app(app)
+    if app.config["DATABASE_SECRET_ARN"]:
+        with app.app_context():
+            for engine in db.engines.values():  # the primary and every replica: one login
+                log_in_with(engine, DatabaseLogin(app.config["DATABASE_SECRET_ARN"]))
     migrate.init_app(app, db, directory=MIGRATIONS)
     csrf.init_app(app)
     init_security_headers(app)
@@ -48,10 +53,12 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
     # any form or cookie-authenticated view added later is protected by default.
     csrf.exempt(notes)
     from webapp.backups.cli import backup_cli
+    from webapp.database_cli import register as register_database_commands
 
     app.register_blueprint(health)
     app.register_blueprint(notes)
     app.cli.add_command(backup_cli)
+    register_database_commands()
     logging.getLogger(__name__).info("app ready", extra={"env": settings.ENV_NAME,
                                                          "replicas": len(app.config["DATABASE_REPLICAS"]),
                                                          "redis": bool(app.config["REDIS_URL"])})

@@ -11,6 +11,8 @@ import time
 import redis
 from flask import current_app
 
+from webapp.credentials import RedisToken
+
 log = logging.getLogger(__name__)
 _clients_lock = threading.Lock()
 
@@ -27,9 +29,7 @@ class Cache:
         if client is False:
             with _clients_lock:
                 url = current_app.config.get("REDIS_URL")
-                timeout = current_app.config["REDIS_TIMEOUT_SECONDS"]
-                client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                              health_check_interval=30, decode_responses=True) if url else None
+                client = redis.Redis.from_url(url, **client_options(current_app.config)) if url else None
                 extensions.setdefault("redis_client", client)
                 client = extensions["redis_client"]
         return client
@@ -43,6 +43,9 @@ class Cache:
     def _failed(self, err: Exception) -> None:
         self._down_until = time.monotonic() + 5
         log.warning("redis unavailable, serving uncached for 5 s", extra={"error": str(err)})
+        token = current_app.extensions.get("redis_token")
+        if isinstance(err, redis.AuthenticationError) and token is not None:
+            token.refresh("Redis refused the AUTH token")  # the next connection, in 5 s, takes the new one
 
     def get(self, key: str) -> str | None:
         """The cached JSON text (served as is: no decoding and re-encoding on a hit), or None."""
@@ -102,6 +105,23 @@ class Cache:
         if client is None:
             raise RuntimeError("not configured")
         return bool(client.ping())
+
+
+def client_options(config) -> dict:
+    """redis-py's options: timeouts; the AUTH token from REDIS_AUTH_SECRET_ARN or REDIS_AUTH_TOKEN, asked for at
+    each new connection; over TLS (rediss://), the server's certificate and host name verified against
+    REDIS_CA_CERTS or the system's CAs."""
+    timeout = config["REDIS_TIMEOUT_SECONDS"]
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "health_check_interval": 30,
+               "decode_responses": True}
+    token = RedisToken(config["REDIS_AUTH_SECRET_ARN"], config["REDIS_AUTH_TOKEN"])
+    if token.secret_id or token.get_credentials()[0]:
+        options["credential_provider"] = token
+        current_app.extensions["redis_token"] = token
+    if config["REDIS_URL"].startswith("rediss://"):
+        options.update(ssl_cert_reqs="required", ssl_check_hostname=True,
+                       ssl_ca_certs=config["REDIS_CA_CERTS"] or None)
+    return options
 
 
 cache = Cache()

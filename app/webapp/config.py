@@ -45,21 +45,29 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not true or false")
 
 
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
 def database_url() -> str | None:
-    """DATABASE_URL, or a PostgreSQL URL built from DATABASE_HOST/PORT/NAME/USER/PASSWORD; None when neither is
-    set."""
+    """DATABASE_URL, or a PostgreSQL URL built from DATABASE_HOST/PORT/NAME/USER/PASSWORD and the TLS settings
+    (DATABASE_SSLMODE, DATABASE_SSLROOTCERT); None when neither is set. With DATABASE_SECRET_ARN the URL carries
+    no credentials: each new connection takes them from the secret (webapp.credentials)."""
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
     host = os.environ.get("DATABASE_HOST")
     if not host:
         return None
-    user = quote(os.environ.get("DATABASE_USER", "postgres"), safe="")
-    password = quote(os.environ.get("DATABASE_PASSWORD", ""), safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@"
+    credentials = ""
+    if not os.environ.get("DATABASE_SECRET_ARN"):
+        user = quote(os.environ.get("DATABASE_USER", "postgres"), safe="")
+        password = quote(os.environ.get("DATABASE_PASSWORD", ""), safe="")
+        credentials = f"{user}:{password}@" if password else f"{user}@"
     port = os.environ.get("DATABASE_PORT", "5432")
     name = os.environ.get("DATABASE_NAME", "app")
-    sslmode = os.environ.get("DATABASE_SSLMODE", "prefer")
-    return f"postgresql+psycopg://{credentials}{host}:{port}/{name}?sslmode={sslmode}"
+    query = f"sslmode={os.environ.get('DATABASE_SSLMODE') or 'prefer'}"
+    if os.environ.get("DATABASE_SSLROOTCERT"):
+        query += f"&sslrootcert={quote(os.environ['DATABASE_SSLROOTCERT'], safe='/')}"
+    return f"postgresql+psycopg://{credentials}{host}:{port}/{name}?{query}"
 
 
 def replica_urls(primary_url: str) -> list[str]:
@@ -105,6 +113,13 @@ class Config:
         self.DATABASE_REPLICAS = list(self.SQLALCHEMY_BINDS)
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
         self.REDIS_URL = os.environ.get("REDIS_URL") or self.redis_url_from_parts()
+        self.REDIS_CA_CERTS = os.environ.get("REDIS_CA_CERTS", "")  # empty: the system's CAs (ElastiCache's chain)
+        # Secrets Manager, when these name secrets (webapp.credentials); the plain variables otherwise.
+        self.DATABASE_SECRET_ARN = os.environ.get("DATABASE_SECRET_ARN", "")
+        self.REDIS_AUTH_SECRET_ARN = os.environ.get("REDIS_AUTH_SECRET_ARN", "")
+        self.REDIS_AUTH_TOKEN = os.environ.get("REDIS_AUTH_TOKEN", "")
+        self.SECRET_KEY_SECRET_ARN = os.environ.get("SECRET_KEY_SECRET_ARN", "")
+        self.SECRET_KEY_FALLBACKS = [k for k in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if k]
         self.CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 60)
         self.REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 0.5)
         self.PROXY_COUNT = env_int("PROXY_COUNT", 0)
@@ -127,16 +142,35 @@ class Config:
 
     @staticmethod
     def redis_url_from_parts() -> str:
+        """A URL from REDIS_HOST/PORT/TLS; the AUTH token is not in it (webapp.credentials gives it to each new
+        connection, so a rotated token is taken at reconnect)."""
         host = os.environ.get("REDIS_HOST")
         if not host:
             return ""
         scheme = "rediss" if env_bool("REDIS_TLS", False) else "redis"
-        token = os.environ.get("REDIS_AUTH_TOKEN", "")
-        auth = f":{quote(token, safe='')}@" if token else ""
-        return f"{scheme}://{auth}{host}:{os.environ.get('REDIS_PORT', '6379')}/0"
+        return f"{scheme}://{host}:{os.environ.get('REDIS_PORT', '6379')}/0"
 
     def validate(self) -> None:
-        """Refuse to run a configuration that is unsafe for this environment."""
+        """Refuse to run a configuration that is unsafe for this environment (every process)."""
+        problems = self.tls_problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def validate_serving(self) -> None:
+        """What a process serving HTTP needs beyond that (Gunicorn; the jobs sign nothing and get no key)."""
+
+    @staticmethod
+    def tls_problems() -> list[str]:
+        problems = []
+        sslmode = os.environ.get("DATABASE_SSLMODE", "")
+        if sslmode and sslmode not in SSLMODES:
+            problems.append(f"DATABASE_SSLMODE={sslmode!r} is not one of {', '.join(SSLMODES)}")
+        for name in ("DATABASE_SSLROOTCERT", "REDIS_CA_CERTS"):
+            path = os.environ.get(name, "")
+            if path and not os.path.isfile(path):
+                problems.append(f"{name}={path} is not a readable file (the CA certificates to verify the server "
+                                "with)")
+        return problems
 
 
 class DevelopmentConfig(Config):
@@ -181,18 +215,30 @@ class ProductionConfig(Config):
         problems = []
         if self.DEBUG:
             problems.append("DEBUG is on (unset FLASK_DEBUG): the debugger runs code for whoever can reach it")
-        if not self.SECRET_KEY:
-            problems.append("SECRET_KEY is not set")
-        elif self.SECRET_KEY == DEV_SECRET_KEY:
-            problems.append("SECRET_KEY is the development default")
-        elif len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
-            problems.append(f"SECRET_KEY has {len(self.SECRET_KEY)} characters; use at least "
-                            f"{MIN_SECRET_KEY_LENGTH} random ones")
         if not self.SQLALCHEMY_DATABASE_URI:
             problems.append("no database: set DATABASE_URL, or DATABASE_HOST (+ DATABASE_PORT, DATABASE_NAME, "
                             "DATABASE_USER, DATABASE_PASSWORD)")
         elif self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
             problems.append("the database is SQLite; set DATABASE_URL or DATABASE_HOST to PostgreSQL")
+        self._refuse(problems + self.tls_problems())
+
+    def validate_serving(self) -> None:
+        """A strong signing key: SECRET_KEY, or the current key of SECRET_KEY_SECRET_ARN."""
+        from webapp.credentials import CredentialsError, SigningKeys
+
+        try:
+            key = SigningKeys(self.SECRET_KEY_SECRET_ARN, self.SECRET_KEY).current()[0]
+        except CredentialsError as err:
+            self._refuse([str(err)])
+        origin = "the current key of SECRET_KEY_SECRET_ARN" if self.SECRET_KEY_SECRET_ARN else "SECRET_KEY"
+        if not key:
+            self._refuse(["SECRET_KEY is not set (nor SECRET_KEY_SECRET_ARN)"])
+        elif key == DEV_SECRET_KEY:
+            self._refuse([f"{origin} is the development default"])
+        elif len(key) < MIN_SECRET_KEY_LENGTH:
+            self._refuse([f"{origin} has {len(key)} characters; use at least {MIN_SECRET_KEY_LENGTH} random ones"])
+
+    def _refuse(self, problems: list[str]) -> None:
         if problems:
             raise ConfigError(f"refusing to start with APP_ENV={self.ENV_NAME}: " + "; ".join(problems))
 

@@ -12,10 +12,12 @@ import time
 from flask import current_app, g, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
-from sqlalchemy import Delete, Insert, Update, event
+from sqlalchemy import Delete, Engine, Insert, Update, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase
+
+from webapp.credentials import DatabaseLogin, is_refused_login
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +97,21 @@ def _is_connection_error(err: DBAPIError) -> bool:
     import psycopg
 
     return isinstance(err.orig, psycopg.OperationalError)
+
+
+def log_in_with(engine: Engine, login: DatabaseLogin) -> None:
+    """Each new connection of `engine` logs in with the login's current user and password. Connections already
+    open keep working through a rotation (PostgreSQL checks a password only at login); a new one that is refused
+    re-reads the secret once and tries again, so a rotation costs no request."""
+
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect, connection_record, cargs, cparams):
+        user, password = login.current()
+        try:
+            return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})
+        except Exception as err:
+            if not is_refused_login(err):
+                raise
+            login.refresh(f"PostgreSQL refused user {user}")
+            user, password = login.current()
+            return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})

@@ -1,4 +1,5 @@
-"""`python -m webapp.preflight`: refuse, with one clear line and exit code 2, a configuration that must not run."""
+"""`python -m webapp.preflight [--serve]`: refuse, with one clear line and exit code 2, a configuration that must not
+run. Every process of the image checks its configuration; one that serves HTTP (`--serve`) also its signing key."""
 
 import sys
 
@@ -6,9 +7,11 @@ from webapp.backups.settings import BackupSettings
 from webapp.config import ConfigError, load
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     try:
         config = load()
+        if "--serve" in argv:
+            config.validate_serving()
         BackupSettings.from_environment()  # the backup tasks start through the same entrypoint
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -18,4 +21,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

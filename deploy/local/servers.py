@@ -62,7 +62,8 @@ class PostgresServer:
 
     @classmethod
     def create(cls, password: str = "postgres-test-password", name: str = "primary",
-               durable: bool = False) -> PostgresServer:
+               durable: bool = False, certificate: tuple[bytes, bytes] | None = None) -> PostgresServer:
+        """A new primary; with `certificate` (PEM certificate chain, PEM key) it also serves TLS."""
         server = cls(_private_dir(f"pg-{name}-"), free_port(), password, name)
         pwfile = server.directory / "pwfile"
         pwfile.write_text(password)
@@ -76,6 +77,14 @@ class PostgresServer:
                     "max_wal_senders": "10", "hot_standby": "on", "wal_keep_size": "'256MB'"}
         if not durable:  # tests: speed over crash safety
             settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        if certificate:
+            for file_name, pem in zip(("server.crt", "server.key"), certificate, strict=True):
+                path = server.data / file_name
+                path.write_bytes(pem)
+                path.chmod(0o600)
+                if os.geteuid() == 0:
+                    shutil.chown(path, PG_USER, PG_USER)
+            settings.update(ssl="on", ssl_cert_file="'server.crt'", ssl_key_file="'server.key'")
         with (server.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
         server.start()
@@ -119,10 +128,18 @@ class PostgresServer:
 
         return psycopg.connect(self.url(database), autocommit=autocommit, connect_timeout=5)
 
-    def create_database(self, name: str) -> None:
+    def create_database(self, name: str, owner: str | None = None) -> None:
         with self.connect() as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
+
+    def create_master(self, user: str, password: str, database: str) -> None:
+        """A master login as RDS makes one: not a superuser, but CREATEROLE and CREATEDB, owning the application's
+        database (RDS's rds_superuser has more; the roles command must need no more than this)."""
+        with self.connect() as connection:
+            if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone():
+                connection.execute(f'CREATE ROLE "{user}" LOGIN CREATEROLE CREATEDB PASSWORD \'{password}\'')
+        self.create_database(database, owner=user)
 
     def wal_position(self) -> str:
         with self.connect() as connection:
@@ -137,27 +154,45 @@ class PostgresServer:
 
 
 class RedisServer:
-    """A Redis instance with a password, no persistence."""
+    """A Redis instance with a password, no persistence; with `certificate` (PEM certificate chain, PEM key, PEM CA)
+    it speaks TLS only, as ElastiCache with in-transit encryption does."""
 
-    def __init__(self, password: str = "redis-test-password", port: int | None = None):
+    def __init__(self, password: str = "redis-test-password", port: int | None = None,
+                 certificate: tuple[bytes, bytes, bytes] | None = None):
         self.password = password
         self.port = port or free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="redis-"))
         self.process: subprocess.Popen | None = None
+        self.tls = certificate is not None
+        if certificate:
+            for file_name, pem in zip(("server.crt", "server.key", "ca.crt"), certificate, strict=True):
+                (self.directory / file_name).write_bytes(pem)
 
     def start(self) -> RedisServer:
+        listen = ["--port", str(self.port)]
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+                      "--tls-cert-file", str(self.directory / "server.crt"),
+                      "--tls-key-file", str(self.directory / "server.key"),
+                      "--tls-ca-cert-file", str(self.directory / "ca.crt")]
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--requirepass", self.password,
+            ["redis-server", *listen, "--bind", "127.0.0.1", "--requirepass", self.password,
              "--dir", str(self.directory), "--save", "", "--appendonly", "no", "--daemonize", "no",
              "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self.ping, 15, f"redis on {self.port}")
         return self
 
-    def ping(self) -> bool:
+    def client(self, password: str | None = None):
+        """A client for the tests' own checks (is it up, what does it hold): over TLS without verifying, which is
+        the application's business and what its tests check."""
         import redis
 
-        return redis.Redis(port=self.port, password=self.password, socket_timeout=0.5).ping()
+        tls = {"ssl": True, "ssl_cert_reqs": "none", "ssl_check_hostname": False} if self.tls else {}
+        return redis.Redis(port=self.port, password=password or self.password, socket_timeout=0.5, **tls)
+
+    def ping(self) -> bool:
+        return self.client().ping()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

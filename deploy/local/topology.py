@@ -1,6 +1,8 @@
 """The self-hosted topology on this machine, without Docker: PostgreSQL primary + streaming replica, Redis with a
-password, N Gunicorn instances started by the real entrypoint (preflight, locked migration, Gunicorn with
-app/gunicorn.conf.py), and nginx with a self-signed certificate in front, all on free loopback ports.
+password, the migration step (the real entrypoint running `flask db prepare`: roles with the master login, then the
+migration as the owner), N Gunicorn instances started by the real entrypoint with the runtime login, and nginx with
+a self-signed certificate in front, all on free loopback ports. The master login is made as RDS makes one (not a
+superuser), and every login has a password generated for this run.
 
 The native runner (`make local`), the end-to-end tests and the benchmark use it.
 """
@@ -26,6 +28,7 @@ from deploy.nginx.render import NginxSite
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
 NGINX_USER = "www-data"  # nginx's workers drop to it when the master runs as root, as in any install
+LOGINS = ("admin", "owner", "runtime")  # the master login, the migrations' owner, the one Gunicorn serves with
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -96,20 +99,25 @@ class LocalTopology:
         self.primary = PostgresServer.create(durable=True)
         self.replica = PostgresServer.replica_of(self.primary)
         self.redis = RedisServer(password=secrets.token_urlsafe(24)).start()
-        self.primary.create_database("app")
+        self.logins = {kind: (f"app_{kind}", secrets.token_urlsafe(24)) for kind in LOGINS}
+        self.primary.create_master(*self.logins["admin"], "app")
+        common = {
+            **os.environ, "APP_ENV": "production", "DATABASE_HOST": "127.0.0.1",
+            "DATABASE_PORT": str(self.primary.port), "DATABASE_NAME": "app",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
+        self.migrate(common)
         self.env = {
-            **os.environ, "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
-            "DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(self.primary.port), "DATABASE_NAME": "app",
-            "DATABASE_USER": "postgres", "DATABASE_PASSWORD": self.primary.password,
+            **common, "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_USER": self.logins["runtime"][0], "DATABASE_PASSWORD": self.logins["runtime"][1],
             "DATABASE_REPLICA_HOSTS": f"127.0.0.1:{self.replica.port}", "REDIS_URL": self.redis.url(),
             "PROXY_COUNT": "1", "FORWARDED_ALLOW_IPS": "127.0.0.1", "BIND_HOST": "127.0.0.1",
-            "WEB_CONCURRENCY": str(self.workers), "GUNICORN_THREADS": str(self.threads), "RUN_MIGRATIONS": "true",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "WEB_CONCURRENCY": str(self.workers), "GUNICORN_THREADS": str(self.threads),
             **self.extra_env,
         }
         self.gunicorns = [GunicornInstance(free_port(), self.directory / f"gunicorn-{i + 1}.log")
                           for i in range(self.instances)]
-        for instance in self.gunicorns:  # started together: the migration lock sorts them out
+        for instance in self.gunicorns:
             instance.start(self.env)
         for instance in self.gunicorns:
             instance.wait_ready()
@@ -139,6 +147,20 @@ class LocalTopology:
                    "nginx")
         self._write_state()
 
+    def migrate(self, common: dict) -> None:
+        """The release's migration step, once, before any Gunicorn: roles with the master login, then the migration
+        as the owner (the compose file's `migrate` service, the ECS task's migration container)."""
+        env = {**common, "DATABASE_USER": self.logins["owner"][0], "DATABASE_PASSWORD": self.logins["owner"][1],
+               "DATABASE_MASTER_USER": self.logins["admin"][0], "DATABASE_MASTER_PASSWORD": self.logins["admin"][1],
+               "DATABASE_RUNTIME_USER": self.logins["runtime"][0],
+               "DATABASE_RUNTIME_PASSWORD": self.logins["runtime"][1]}
+        log = self.directory / "migrate.log"
+        with log.open("w") as out:
+            done = subprocess.run([str(APP / "entrypoint.sh"), "flask", "--app", "webapp", "db", "prepare"], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"the migration step failed (exit {done.returncode}):\n{log.read_text()[-2000:]}")
+
     @property
     def url(self) -> str:
         return f"https://localhost:{self.https_port}"
@@ -151,7 +173,9 @@ class LocalTopology:
         lines = [f"  {self.url}  (nginx, HTTPS, self-signed: {self.certificate})",
                  f"  {self.http_url}  (redirects to HTTPS)"]
         lines += [f"  http://127.0.0.1:{g.port}  (gunicorn {i + 1}, log {g.log})" for i, g in enumerate(self.gunicorns)]
-        lines += [f"  postgresql://127.0.0.1:{self.primary.port}/app  (primary)",
+        users = ", ".join(user for user, _ in self.logins.values())
+        lines += [f"  postgresql://127.0.0.1:{self.primary.port}/app  (primary; logins {users}, passwords in "
+                  f"{self.directory / 'state.json'})",
                   f"  postgresql://127.0.0.1:{self.replica.port}/app  (streaming replica)",
                   f"  redis://127.0.0.1:{self.redis.port}  (password in {self.directory / 'state.json'})"]
         return "\n".join(lines)
@@ -161,8 +185,10 @@ class LocalTopology:
                  "gunicorn_pids": [g.process.pid for g in self.gunicorns], "redis_pid": self.redis.process.pid,
                  "postgres_dirs": [str(self.replica.directory), str(self.primary.directory)],
                  "redis_dir": str(self.redis.directory), "url": self.url,
-                 "redis_password": self.redis.password}
-        (self.directory / "state.json").write_text(json.dumps(state, indent=2))
+                 "redis_password": self.redis.password, "logins": dict(self.logins.values())}
+        state_file = self.directory / "state.json"
+        state_file.touch(mode=0o600)  # it holds passwords: its owner's alone
+        state_file.write_text(json.dumps(state, indent=2))
 
     def stop(self) -> None:
         """Stop everything, front to back; safe to call on a half-started topology."""

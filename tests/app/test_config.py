@@ -24,9 +24,6 @@ def test_development_is_the_default_and_needs_nothing(monkeypatch, tmp_path):
 @pytest.mark.parametrize("env,message", [
     ({"SECRET_KEY": STRONG}, "no database: set DATABASE_URL"),
     ({"SECRET_KEY": STRONG, "DATABASE_URL": "sqlite:///app.db"}, "the database is SQLite"),
-    ({"DATABASE_HOST": "db"}, "SECRET_KEY is not set"),
-    ({"DATABASE_HOST": "db", "SECRET_KEY": "short"}, "SECRET_KEY has 5 characters"),
-    ({"DATABASE_HOST": "db", "SECRET_KEY": config.DEV_SECRET_KEY}, "SECRET_KEY is the development default"),
     ({"DATABASE_HOST": "db", "SECRET_KEY": STRONG, "FLASK_DEBUG": "1"}, "DEBUG is on"),
 ])
 @pytest.mark.parametrize("env_name", ["production", "staging"])
@@ -37,11 +34,30 @@ def test_production_refuses_unsafe_settings(monkeypatch, env, message, env_name)
         config.load(env_name)
 
 
+@pytest.mark.parametrize("key,message", [
+    ("", "SECRET_KEY is not set"),
+    ("short", "SECRET_KEY has 5 characters"),
+    (config.DEV_SECRET_KEY, "SECRET_KEY is the development default"),
+])
+@pytest.mark.parametrize("env_name", ["production", "staging"])
+def test_serving_refuses_a_weak_signing_key(monkeypatch, key, message, env_name):
+    """Only a process that serves HTTP signs anything: Gunicorn's preflight (--serve) checks the key, the
+    migration step and the backup jobs run without one."""
+    monkeypatch.setenv("DATABASE_HOST", "db")
+    monkeypatch.setenv("SECRET_KEY", key)
+    settings = config.load(env_name)
+    with pytest.raises(config.ConfigError, match=message):
+        settings.validate_serving()
+    monkeypatch.setenv("SECRET_KEY", STRONG)
+    config.load(env_name).validate_serving()
+
+
 def test_several_problems_are_named_together(monkeypatch):
     monkeypatch.setenv("FLASK_DEBUG", "true")
+    monkeypatch.setenv("REDIS_CA_CERTS", "/nonexistent/ca.pem")
     with pytest.raises(config.ConfigError) as caught:
         config.load("production")
-    assert "DEBUG is on" in str(caught.value) and "SECRET_KEY is not set" in str(caught.value)
+    assert "DEBUG is on" in str(caught.value) and "REDIS_CA_CERTS=/nonexistent/ca.pem" in str(caught.value)
     assert "no database" in str(caught.value)
 
 
@@ -58,10 +74,24 @@ def test_production_accepts_a_proper_configuration(monkeypatch):
     replica = list(settings.SQLALCHEMY_BINDS.values())[1]
     assert replica["url"].startswith("postgresql+psycopg://postgres:p%40ss%2Fword@r2.internal:5433/app")
     assert (replica["pool_size"], replica["pool_pre_ping"]) == (7, True)
-    assert settings.REDIS_URL == "rediss://:t%23k%26n@cache.internal:6379/0"
+    # The AUTH token reaches each new connection from webapp.credentials, never through the URL.
+    assert settings.REDIS_URL == "rediss://cache.internal:6379/0" and settings.REDIS_AUTH_TOKEN == "t#k&n"
     options = settings.SQLALCHEMY_ENGINE_OPTIONS
     assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (7, 2, True)
     assert options["pool_recycle"] == 1800
+
+
+def test_verified_tls_and_credentials_from_a_secret_shape_the_url(monkeypatch, tmp_path):
+    bundle = tmp_path / "rds-global-bundle.pem"
+    bundle.write_text("certificates")
+    for key, value in {"DATABASE_HOST": "db.internal", "DATABASE_SSLMODE": "verify-full",
+                       "DATABASE_SSLROOTCERT": str(bundle), "DATABASE_SECRET_ARN": "arn:runtime",
+                       "DATABASE_USER": "ignored", "DATABASE_PASSWORD": "ignored"}.items():
+        monkeypatch.setenv(key, value)
+    settings = config.load("production")
+    # No credentials in the URL: each new connection logs in with the secret's current user and password.
+    assert settings.SQLALCHEMY_DATABASE_URI == \
+        f"postgresql+psycopg://db.internal:5432/app?sslmode=verify-full&sslrootcert={bundle}"
 
 
 @pytest.mark.parametrize("key,value", [("APP_ENV", "prod"), ("DB_POOL_SIZE", "five"), ("REDIS_TLS", "maybe")])

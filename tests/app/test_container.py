@@ -65,7 +65,7 @@ def test_the_image_installs_exactly_the_application_requirements():
         assert package in requirements
 
 
-def _entrypoint(tmp_path, run_migrations, *command):
+def _entrypoint(tmp_path, *command):
     """Run the real entrypoint with stand-ins for python, flask and gunicorn that record how they were called."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -74,24 +74,19 @@ def _entrypoint(tmp_path, run_migrations, *command):
         stub = bin_dir / tool
         stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\n')
         stub.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RUN_MIGRATIONS": run_migrations}
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RUN_MIGRATIONS": "true"}  # the old switch: ignored now
     done = subprocess.run([str(ROOT / "app" / "entrypoint.sh"), *command], env=env, capture_output=True, text=True,
                           timeout=30)
     return done, calls.read_text().splitlines() if calls.exists() else []
 
 
-def test_entrypoint_runs_preflight_then_the_migration_then_gunicorn(tmp_path):
-    for value in ("true", "1", "YES"):
-        done, calls = _entrypoint(tmp_path / value, value)
-        assert done.returncode == 0
-        assert calls == ["python -m webapp.preflight", "flask --app webapp db upgrade",
-                         "gunicorn --config gunicorn.conf.py webapp:create_app()"]
-    done, calls = _entrypoint(tmp_path / "off", "false")
-    assert calls == ["python -m webapp.preflight", "gunicorn --config gunicorn.conf.py webapp:create_app()"]
+def test_entrypoint_checks_the_serving_configuration_then_becomes_gunicorn_and_never_migrates(tmp_path):
+    """Migrations run in the migration step, with the owner's login, which a serving container never gets."""
+    done, calls = _entrypoint(tmp_path)
+    assert done.returncode == 0
+    assert calls == ["python -m webapp.preflight --serve", "gunicorn --config gunicorn.conf.py webapp:create_app()"]
 
 
-def test_entrypoint_rejects_a_malformed_switch_and_runs_a_given_command(tmp_path):
-    done, calls = _entrypoint(tmp_path / "bad", "maybe")
-    assert done.returncode == 2 and "RUN_MIGRATIONS=maybe" in done.stderr
-    done, calls = _entrypoint(tmp_path / "cmd", "false", "echo-args", "hello")
-    assert calls == ["python -m webapp.preflight", "echo-args hello"]
+def test_entrypoint_runs_a_given_command_after_the_common_checks(tmp_path):
+    done, calls = _entrypoint(tmp_path / "cmd", "flask", "--app", "webapp", "db", "prepare")
+    assert calls == ["python -m webapp.preflight", "flask --app webapp db prepare"]

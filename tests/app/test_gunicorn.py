@@ -50,19 +50,27 @@ def test_config_from_the_environment(monkeypatch):
 
 @pytest.fixture
 def served(postgres, tmp_path):
-    """The entrypoint (preflight, locked migration, Gunicorn) serving a fresh database."""
+    """The migration step (the entrypoint running `flask db prepare` with the master and owner logins), then the
+    entrypoint serving with the runtime login, on a fresh database."""
     primary, _ = postgres
-    primary.create_database("gunicorn_test")
-    port = free_port()
-    env = {**os.environ, "APP_ENV": "staging", "SECRET_KEY": "s" * 48, "DATABASE_HOST": "127.0.0.1",
-           "DATABASE_PORT": str(primary.port), "DATABASE_NAME": "gunicorn_test", "DATABASE_USER": "postgres",
-           "DATABASE_PASSWORD": primary.password, "RUN_MIGRATIONS": "true", "PORT": str(port),
-           "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", "GUNICORN_GRACEFUL_TIMEOUT": "20",
-           "PYTHONPATH": str(APP), "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
+    primary.create_master("gunicorn_admin", "admin-password-1", "gunicorn_test")
+    base_env = {**os.environ, "APP_ENV": "staging", "DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(primary.port),
+                "DATABASE_NAME": "gunicorn_test", "PYTHONPATH": str(APP),
+                "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
     for key in ("REDIS_URL", "DATABASE_REPLICA_HOSTS"):
-        env.pop(key, None)
+        base_env.pop(key, None)
     log = tmp_path / "gunicorn.log"
+    migrate = {**base_env, "DATABASE_USER": "gunicorn_owner", "DATABASE_PASSWORD": "owner-password-1",
+               "DATABASE_MASTER_USER": "gunicorn_admin", "DATABASE_MASTER_PASSWORD": "admin-password-1",
+               "DATABASE_RUNTIME_USER": "gunicorn_runtime", "DATABASE_RUNTIME_PASSWORD": "runtime-password-1"}
     with log.open("w") as out:
+        subprocess.run([str(APP / "entrypoint.sh"), "flask", "--app", "webapp", "db", "prepare"], env=migrate,
+                       stdout=out, stderr=subprocess.STDOUT, check=True, timeout=120)
+    port = free_port()
+    env = {**base_env, "SECRET_KEY": "s" * 48, "DATABASE_USER": "gunicorn_runtime",
+           "DATABASE_PASSWORD": "runtime-password-1", "PORT": str(port), "BIND_HOST": "127.0.0.1",
+           "WEB_CONCURRENCY": "2", "GUNICORN_GRACEFUL_TIMEOUT": "20"}
+    with log.open("a") as out:
         process = subprocess.Popen([str(APP / "entrypoint.sh")], env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

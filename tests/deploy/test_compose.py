@@ -37,14 +37,24 @@ def test_topology():
     assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
     for name in ("db", "redis"):
         assert services[name]["healthcheck"]["test"]
+    # The migration step runs once, with the master and owner logins, before any web container starts.
+    migrate = services["migrate"]
+    assert migrate["command"] == ["flask", "--app", "webapp", "db", "prepare"] and migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert migrate["environment"]["DATABASE_MASTER_USER"] == "${POSTGRES_USER:-postgres}"
+    assert migrate["environment"]["DATABASE_USER"] == "${DATABASE_OWNER_USER:-app_owner}"
     for web in ("web1", "web2"):
-        assert services[web]["depends_on"] == {"db": {"condition": "service_healthy"},
+        env = services[web]["environment"]
+        assert services[web]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"},
                                                "redis": {"condition": "service_healthy"}}
-        assert services[web]["environment"]["RUN_MIGRATIONS"] == "true"  # the entrypoint's locked migration
+        # Gunicorn serves with the runtime role: no master or owner login in a web container.
+        assert env["DATABASE_USER"] == "${DATABASE_RUNTIME_USER:-app_runtime}"
+        assert not {k for k in env if "MASTER" in k or "OWNER" in k}
+        assert "POSTGRES_PASSWORD" not in str(env) and "DATABASE_OWNER" not in str(env)
     assert services["nginx"]["depends_on"] == {"web1": {"condition": "service_healthy"},
                                                "web2": {"condition": "service_healthy"}}
     assert any(v.startswith("certs:") for v in services["nginx"]["volumes"])
-    assert all(s["restart"] == "unless-stopped" for s in services.values())
+    assert all(s["restart"] == "unless-stopped" for name, s in services.items() if name != "migrate")
 
 
 def test_no_secrets_in_the_file_and_every_variable_documented():

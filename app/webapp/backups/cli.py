@@ -14,9 +14,10 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from webapp.backups import BackupError
-from webapp.backups.postgres import Database
 from webapp.backups.settings import BackupSettings
 from webapp.config import ConfigError
+from webapp.credentials import CredentialsError, DatabaseLogin
+from webapp.postgres import ConnectError, Database
 
 MiB = 1024 * 1024
 
@@ -30,7 +31,7 @@ def reported(command):
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (BackupError, ConfigError) as err:
+        except (BackupError, ConfigError, ConnectError, CredentialsError) as err:
             raise click.ClickException(str(err)) from None
         except psycopg.Error as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -42,7 +43,11 @@ def reported(command):
 
 
 def source_database() -> Database:
-    return Database.from_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    """The application's database, logged in as the application is (DATABASE_SECRET_ARN or the URL's user)."""
+    database = Database.from_url(current_app.config["SQLALCHEMY_DATABASE_URI"], application_name="webapp-backup")
+    if current_app.config["DATABASE_SECRET_ARN"]:
+        database = database.as_user(*DatabaseLogin(current_app.config["DATABASE_SECRET_ARN"]).current())
+    return database
 
 
 def open_store(database: Database, settings: BackupSettings):

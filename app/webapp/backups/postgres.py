@@ -1,63 +1,17 @@
-"""The PostgreSQL side of backups: where the database is (from the app's own URL), pg_dump and pg_restore run with
-the password in their environment (never on a command line), and the table fingerprints the drill compares."""
+"""The PostgreSQL side of backups: pg_dump and pg_restore run with the password in their environment (never on a
+command line), and the table fingerprints the drill compares. Where the database is: webapp.postgres."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from webapp.backups import BackupError
-
-CONNECT_TIMEOUT_SECONDS = 5
-
-
-@dataclass(frozen=True)
-class Database:
-    host: str
-    port: int
-    user: str
-    password: str
-    name: str
-    sslmode: str = "prefer"
-
-    @classmethod
-    def from_url(cls, url: str) -> Database:
-        if not url or not url.startswith("postgresql"):
-            raise BackupError("backups need PostgreSQL: set DATABASE_URL, or DATABASE_HOST (+ DATABASE_PORT, "
-                              "DATABASE_NAME, DATABASE_USER, DATABASE_PASSWORD)")
-        parts = make_url(url)
-        return cls(host=parts.host or "localhost", port=parts.port or 5432, user=parts.username or "postgres",
-                   password=parts.password or "", name=parts.database or "postgres",
-                   sslmode=str(parts.query.get("sslmode", "prefer")))
-
-    def named(self, name: str) -> Database:
-        """The same server and credentials, another database."""
-        return replace(self, name=name)
-
-    def __str__(self) -> str:
-        return f"database {self.name!r} on {self.host}:{self.port}"
-
-    def libpq_environment(self) -> dict[str, str]:
-        return {**os.environ, "PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,
-                "PGPASSWORD": self.password, "PGDATABASE": self.name, "PGSSLMODE": self.sslmode,
-                "PGCONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS), "PGAPPNAME": "webapp-backup"}
-
-    def connect(self, autocommit: bool = True) -> psycopg.Connection:
-        try:
-            return psycopg.connect(host=self.host, port=self.port, user=self.user, password=self.password,
-                                   dbname=self.name, sslmode=self.sslmode, connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                                   application_name="webapp-backup", autocommit=autocommit)
-        except psycopg.OperationalError as err:
-            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-            raise BackupError(f"cannot connect to {self}: {reason}. Check that it runs, is reachable from here, "
-                              "and the DATABASE_* settings.") from None
+from webapp.postgres import Database
 
 
 def tool_version(tool: str) -> str:
@@ -185,8 +139,10 @@ def dump_tables(dump_path: str) -> set[str]:
 
 
 def create_database(server: Database, name: str) -> None:
+    """A scratch database only its creator may connect to (new databases let every role connect by default)."""
     with server.connect() as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        connection.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
 
 
 def drop_database(server: Database, name: str) -> None:
