@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: setup system-packages plan plan-json test lint bench local local-down clean
+.PHONY: setup system-packages plan plan-json test lint bench local local-down rds-ca-pin clean
 
 $(VENV)/.installed: requirements.txt app/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ local: setup system-packages  ## the self-hosted topology on this machine (nginx
 
 local-down:  ## stop a `make local` running in another shell
 	$(PY) -m deploy.local.run down
+
+rds-ca-pin: setup  ## pin AWS's current RDS certificate bundle in app/Dockerfile (needs internet); review the diff
+	$(PY) app/rds_ca_bundle.py pin
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -17,8 +17,10 @@ from infra.components.cache import Cache
 from infra.components.database import Database
 from infra.components.image import AppImage
 from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS, LoadBalancer
+from infra.components.logins import DatabaseLogins
 from infra.components.monitoring import Monitoring, Watched
 from infra.components.network import Network
+from infra.components.rotation import CredentialRotation, function_names
 from infra.components.secrets import Secrets
 from infra.components.service import SERVICE_NAME, ContainerService, cluster_arn, cluster_name
 from infra.components.snapshots import Snapshots
@@ -39,6 +41,8 @@ class Foundation:
 @dataclass(frozen=True)
 class DataTier:
     database: Database
+    logins: DatabaseLogins
+    rotation: CredentialRotation
     cache: Cache
     snapshots: Snapshots | None
 
@@ -66,26 +70,36 @@ def foundation(s: Settings) -> Foundation:
     provider = aws.Provider("aws", region=s.region, default_tags={"tags": s.default_tags})
     opts = pulumi.ResourceOptions(providers=[provider])
     context = _context(provider)
-    secrets = Secrets("secrets", s.secrets, context=context, name_prefix=s.name_prefix,
-                      database_username=s.database.username, protect=s.protect, opts=opts)
+    secrets = Secrets("secrets", s.secrets, context=context, name_prefix=s.name_prefix, protect=s.protect, opts=opts)
     network = Network("network", s.network, context=context, name_prefix=s.name_prefix, kms_key_arn=secrets.key.arn,
                       log_retention_days=s.logs.retention_days, opts=opts)
     return Foundation(opts, context, secrets, network)
 
 
 def data_tier(s: Settings, base: Foundation) -> DataTier:
-    """PostgreSQL and Redis in the isolated subnets, reachable only from the application's security group."""
-    shared = dict(name_prefix=s.name_prefix, vpc_id=base.network.vpc_id, subnet_ids=base.network.isolated_subnet_ids,
-                  client_security_group_id=base.network.app_security_group.id, kms_key_arn=base.secrets.key.arn,
+    """PostgreSQL and Redis in the isolated subnets, reachable only from the application's security group (and
+    PostgreSQL from the rotation functions'); a login per role, each rotating."""
+    network, secrets = base.network, base.secrets
+    shared = dict(name_prefix=s.name_prefix, vpc_id=network.vpc_id, subnet_ids=network.isolated_subnet_ids,
+                  client_security_group_id=network.app_security_group.id, kms_key_arn=secrets.key.arn,
                   log_retention_days=s.logs.retention_days, protect=s.protect, opts=base.opts)
-    database = Database("database", s.database, zones=base.network.zones,
-                        password=base.secrets.database_password_value, **shared)
-    cache = Cache("cache", s.cache, auth_token=base.secrets.redis_auth_token_value, **shared)
+    database = Database("database", s.database, zones=network.zones, password=secrets.database_password_value,
+                        rotation_security_group_id=network.rotation_security_group.id, **shared)
+    logins = DatabaseLogins("database-logins", s.database, s.secrets, name_prefix=s.name_prefix,
+                            kms_key_arn=secrets.key.arn, host=database.address, port=database.port,
+                            master_password=secrets.database_password_value, protect=s.protect, opts=base.opts)
+    rotation = CredentialRotation(
+        "rotation", s.secrets, context=base.context, name_prefix=s.name_prefix, logins=logins.logins,
+        secret_key_arn=secrets.secret_key.arn, kms_key_arn=secrets.key.arn, subnet_ids=network.private_subnet_ids,
+        security_group_id=network.rotation_security_group.id,
+        database_security_group_id=database.security_group.id, log_retention_days=s.logs.retention_days,
+        opts=base.opts)
+    cache = Cache("cache", s.cache, auth_token=secrets.redis_auth_token_value, **shared)
     snapshots = Snapshots("backup", s.snapshots, context=base.context, name_prefix=s.name_prefix,
                           resource_arns=[database.primary.arn], kms_key_arn=base.secrets.key.arn, protect=s.protect,
                           key_deletion_window_days=s.secrets.key_deletion_window_days,
                           opts=base.opts) if s.snapshots.enabled else None
-    return DataTier(database, cache, snapshots)
+    return DataTier(database, logins, rotation, cache, snapshots)
 
 
 def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
@@ -100,10 +114,10 @@ def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
     wiring = AppWiring(
         app_env=s.service.app_env, image_uri=image.image_uri, repository_arn=image.repository.arn,
         database_host=data.database.address, database_port=data.database.port, database_name=s.database.db_name,
-        database_user=s.database.username, database_replica_hosts=data.database.replica_addresses,
-        redis_host=data.cache.primary_endpoint, redis_port=data.cache.port, secret_key_arn=secrets.secret_key.arn,
-        database_credentials_arn=secrets.database_credentials.arn,
-        redis_auth_token_arn=secrets.redis_auth_token.arn, kms_key_arn=secrets.key.arn)
+        database_ssl_mode=s.database.ssl_mode, database_replica_hosts=data.database.replica_addresses,
+        logins=data.logins.logins, redis_host=data.cache.primary_endpoint, redis_port=data.cache.port,
+        secret_key_arn=secrets.secret_key.arn, redis_auth_token_arn=secrets.redis_auth_token.arn,
+        kms_key_arn=secrets.key.arn)
     # Monitoring comes before the service: ECS checks that its deployment alarms exist. The alarms name the
     # cluster, the service and the backup jobs by the names their components give them.
     monitoring = Monitoring(
@@ -114,7 +128,8 @@ def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
             allocated_storage_gib=s.database.allocated_storage,
             max_connections=min(sizing.max_connections(c) for c in data.database.instance_classes),
             cache_node_ids=data.cache.node_ids, backup_vaults=data.snapshots.vault_names if data.snapshots else [],
-            backup_task_families=task_families(prefix, s.backups)),
+            backup_task_families=task_families(prefix, s.backups),
+            rotated_secrets=data.rotation.rotated_secret_arns, rotation_functions=function_names(prefix)),
         context=base.context, name_prefix=prefix, kms_key_arn=secrets.key.arn,
         cluster_arn=cluster_arn(base.context, prefix), opts=opts)
     service = ContainerService(
@@ -126,7 +141,7 @@ def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
         deployment_alarms=monitoring.deployment_alarms, opts=opts)
     backups = BackupJobs(
         "backups", s.backups, s.service, wiring=wiring, context=base.context, name_prefix=prefix,
-        cluster_arn=service.cluster.arn, execution_role=service.execution_role, log_group=service.log_group,
+        cluster_arn=service.cluster.arn, log_group=service.log_group,
         cpu_architecture=s.image.cpu_architecture, subnet_ids=network.private_subnet_ids,
         security_group_id=network.app_security_group.id, protect=s.protect,
         key_deletion_window_days=s.secrets.key_deletion_window_days, opts=opts) if s.backups.enabled else None
@@ -154,7 +169,7 @@ def exports(s: Settings, base: Foundation, data: DataTier, serving: ServingPath)
         "databasePort": database.port,
         "databaseName": s.database.db_name,
         "databaseReplicaAddresses": database.replica_addresses,
-        "databaseCredentialsSecretArn": secrets.database_credentials.arn,
+        "databaseLoginSecretArns": {kind: login.secret_arn for kind, login in data.logins.logins.items()},
         "redisPrimaryEndpoint": cache.primary_endpoint,
         "redisReaderEndpoint": cache.reader_endpoint,
         "redisPort": cache.port,

@@ -51,14 +51,17 @@ def assume_role_policy(service: str, **condition) -> str:
     return json.dumps(policy(statement))
 
 
-def reachable_only_from(name: str, *, vpc_id: pulumi.Input[str], port: int, source_security_group_id: pulumi.Input[str],
-                        service: str, tag_name: str, parent: pulumi.Resource) -> aws.ec2.SecurityGroup:
-    """A security group admitting one TCP port from one other security group, and nothing else (no egress)."""
+def reachable_only_from(name: str, *, vpc_id: pulumi.Input[str], port: int,
+                        sources: dict[str, tuple[str, pulumi.Input[str]]], service: str, tag_name: str,
+                        parent: pulumi.Resource) -> aws.ec2.SecurityGroup:
+    """A security group admitting one TCP port from the given security groups (label -> (who, group id)), and
+    nothing else (no egress)."""
     group = aws.ec2.SecurityGroup(name, vpc_id=vpc_id, description=f"{service}: only from the application",
                                   tags={"Name": tag_name}, opts=pulumi.ResourceOptions(parent=parent))
-    aws.vpc.SecurityGroupIngressRule(f"{name.removesuffix('-sg')}-from-app", security_group_id=group.id,
-                                     ip_protocol="tcp", from_port=port, to_port=port,
-                                     referenced_security_group_id=source_security_group_id,
-                                     description=f"{service} from the application",
-                                     opts=pulumi.ResourceOptions(parent=group))
+    for label, (who, source) in sources.items():
+        aws.vpc.SecurityGroupIngressRule(f"{name.removesuffix('-sg')}-from-{label}", security_group_id=group.id,
+                                         ip_protocol="tcp", from_port=port, to_port=port,
+                                         referenced_security_group_id=source,
+                                         description=f"{service} from {who}",
+                                         opts=pulumi.ResourceOptions(parent=group))
     return group

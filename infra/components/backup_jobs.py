@@ -10,7 +10,14 @@ import pulumi_aws as aws
 
 from infra.components import AwsContext, assume_role_policy, policy, type_token
 from infra.components.bucket import PrivateBucket
-from infra.components.task import AppWiring, fargate_task_definition, job_container
+from infra.components.task import (
+    AppWiring,
+    execution_role,
+    fargate_task_definition,
+    injected,
+    job_container,
+    login_secrets,
+)
 from infra.settings import BackupsSettings, ServiceSettings
 
 PREFIX = "postgres"  # BACKUP_PREFIX: the task role may write only under it
@@ -76,7 +83,7 @@ class BackupJobs(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: BackupsSettings, service: ServiceSettings, *, wiring: AppWiring,
                  context: AwsContext, name_prefix: str, cluster_arn: pulumi.Input[str],
-                 execution_role: aws.iam.Role, log_group: aws.cloudwatch.LogGroup, cpu_architecture: str,
+                 log_group: aws.cloudwatch.LogGroup, cpu_architecture: str,
                  subnet_ids: list[pulumi.Input[str]], security_group_id: pulumi.Input[str], protect: bool,
                  key_deletion_window_days: int, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("backups", "BackupJobs"), name, None, opts)
@@ -101,14 +108,22 @@ class BackupJobs(pulumi.ComponentResource):
                            opts=pulumi.ResourceOptions(parent=task_role))
 
         jobs = {job: COMMANDS[job] for job in scheduled_jobs(settings)}
+        # Each job logs in as its own role (backup: reads; drill: reads and creates its scratch database); ECS
+        # injects those two logins and nothing else.
+        execution, _ = execution_role(
+            f"{name}-execution", description=f"{name_prefix}: ECS starts the backup jobs", context=context,
+            wiring=wiring, log_group_arn=log_group.arn,
+            secrets=injected(*(login_secrets(wiring.logins[job]) for job in jobs)), parent=self)
         self.task_definitions = {}
         for job, command in jobs.items():
+            container = job_container(command, service, wiring, login=wiring.logins[job],
+                                      extra_environment=self._environment(settings), log_group=log_group.name,
+                                      stream_prefix=job, region=context.region)
             self.task_definitions[job] = fargate_task_definition(
                 f"{name}-{job}", family=task_family(name_prefix, job), cpu=settings.cpu, memory=settings.memory,
-                cpu_architecture=cpu_architecture, execution_role=execution_role, task_role=task_role,
-                container=job_container(command, service, wiring, extra_environment=self._environment(settings),
-                                        log_group=log_group.name, stream_prefix=job, region=context.region),
-                ephemeral_storage={"size_in_gib": settings.ephemeral_storage_gib}, opts=child)
+                cpu_architecture=cpu_architecture, execution_role=execution, task_role=task_role,
+                containers=[container], ephemeral_storage={"size_in_gib": settings.ephemeral_storage_gib},
+                opts=child)
 
         scheduler_role = aws.iam.Role(f"{name}-scheduler", description=f"{name_prefix}: the scheduler starts "
                                       "the backup jobs",
@@ -120,7 +135,7 @@ class BackupJobs(pulumi.ComponentResource):
             f"{name}-scheduler", role=scheduler_role.id,
             policy=pulumi.Output.json_dumps(scheduler_policy(
                 context, task_families(name_prefix, settings), cluster_arn,
-                [task_role.arn, execution_role.arn])),
+                [task_role.arn, execution.arn])),
             opts=pulumi.ResourceOptions(parent=scheduler_role))
         expressions = {"backup": settings.schedule, "drill": settings.drill_schedule}
         for job, task_definition in self.task_definitions.items():
@@ -154,7 +169,7 @@ class BackupJobs(pulumi.ComponentResource):
                                "task_definitions": {job: td.arn for job, td in self.task_definitions.items()}})
 
     def _environment(self, settings: BackupsSettings) -> dict[str, pulumi.Input[str]]:
-        """What the backup commands read beside the app's contract; a job never runs the migration."""
-        return {"RUN_MIGRATIONS": "false", "BACKUP_BUCKET": self.bucket.name, "BACKUP_PREFIX": PREFIX,
+        """What the backup commands read beside the database's variables."""
+        return {"BACKUP_BUCKET": self.bucket.name, "BACKUP_PREFIX": PREFIX,
                 "BACKUP_KMS_KEY_ID": self.key.arn, "BACKUP_RETENTION_DAYS": str(settings.retention_days),
                 "BACKUP_PART_SIZE_MB": str(settings.part_size_mb), "BACKUP_WORK_DIR": "/tmp"}

@@ -25,7 +25,7 @@ class Cache(pulumi.ComponentResource):
         subnet_group = aws.elasticache.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
                                                    description=f"{name_prefix}: isolated subnets", opts=child)
         self.security_group = reachable_only_from(f"{name}-sg", vpc_id=vpc_id, port=PORT,
-                                                  source_security_group_id=client_security_group_id,
+                                                  sources={"app": ("the application", client_security_group_id)},
                                                   service="Redis", tag_name=f"{name_prefix}-redis", parent=self)
         major = settings.engine_version.split(".")[0]
         # The application uses Redis as a cache: under memory pressure evict the least recently used key of any.
@@ -65,7 +65,9 @@ class Cache(pulumi.ComponentResource):
                 "log_format": "json",
                 "log_type": "slow-log",
             }],
-            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+            # The first token only: the rotation runbook (docs/operations.md) changes it with ROTATE and SET, and a
+            # deploy must not set the first one back.
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, ignore_changes=["authToken"]),
         )
 
         # ElastiCache names a group's nodes <group>-001, -002, ...: monitoring needs them by name, when declared.

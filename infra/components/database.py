@@ -35,8 +35,9 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: DatabaseSettings, *, name_prefix: str, vpc_id: pulumi.Input[str],
                  subnet_ids: list[pulumi.Input[str]], zones: list[str], client_security_group_id: pulumi.Input[str],
-                 kms_key_arn: pulumi.Input[str], password: pulumi.Input[str], log_retention_days: int,
-                 protect: bool, opts: pulumi.ResourceOptions | None = None):
+                 rotation_security_group_id: pulumi.Input[str], kms_key_arn: pulumi.Input[str],
+                 password: pulumi.Input[str], log_retention_days: int, protect: bool,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("database", "Database"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=protect)
@@ -44,9 +45,10 @@ class Database(pulumi.ComponentResource):
 
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
                                            description=f"{name_prefix}: isolated subnets", opts=child)
-        self.security_group = reachable_only_from(f"{name}-sg", vpc_id=vpc_id, port=PORT,
-                                                  source_security_group_id=client_security_group_id,
-                                                  service="PostgreSQL", tag_name=f"{name_prefix}-db", parent=self)
+        self.security_group = reachable_only_from(
+            f"{name}-sg", vpc_id=vpc_id, port=PORT, service="PostgreSQL", tag_name=f"{name_prefix}-db", parent=self,
+            sources={"app": ("the application", client_security_group_id),
+                     "rotation": ("the credential rotation functions", rotation_security_group_id)})
         major = settings.engine_version.split(".")[0]
         parameter_group = aws.rds.ParameterGroup(f"{name}-params", family=f"postgres{major}",
                                                  description=f"{name_prefix}: TLS required, slow-query logging",
@@ -114,11 +116,15 @@ class Database(pulumi.ComponentResource):
             delete_automated_backups=False,
             **common,
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(
-                depends_on=log_groups(identifier, "primary"))),
+                depends_on=log_groups(identifier, "primary"),
+                # The password is the first one only: the master login's rotation owns it afterwards, and a deploy
+                # must not set it back (which would leave the master secret holding a password RDS no longer has).
+                ignore_changes=["password"])),
         )
 
-        # Same-region replicas inherit engine, storage encryption and key, subnet group and credentials from the
-        # source; they take no final snapshot (RDS does not allow one).
+        # Same-region replicas inherit engine, subnet group and credentials from the source, and state their
+        # encryption and key (the source's) rather than leave them to inheritance; they take no final snapshot (RDS
+        # does not allow one).
         self.replicas = []
         for i in range(settings.replicas):
             replica_id = f"{identifier}-replica-{i + 1}"
@@ -129,6 +135,8 @@ class Database(pulumi.ComponentResource):
                 instance_class=settings.replica_class,
                 availability_zone=zones[(i + 1) % len(zones)],
                 storage_type="gp3",
+                storage_encrypted=True,
+                kms_key_id=kms_key_arn,
                 skip_final_snapshot=True,
                 **common,
                 opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(

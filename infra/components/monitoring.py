@@ -67,6 +67,8 @@ class Watched:
     cache_node_ids: list[str]
     backup_vaults: list[pulumi.Input[str]] = field(default_factory=list)  # AWS Backup: failed jobs are events
     backup_task_families: list[str] = field(default_factory=list)
+    rotated_secrets: list[pulumi.Input[str]] = field(default_factory=list)  # a failed rotation is an event
+    rotation_functions: list[str] = field(default_factory=list)  # and an error of the function that ran it
 
 
 def _max(prefix: str, count: int, fn: str = "MAX") -> str:
@@ -141,6 +143,12 @@ def alarm_specs(s: MonitoringSettings, w: Watched, failure_rules: list[str] = ()
             [Metric("AWS/Events", "TriggeredRules", "Sum", {"RuleName": rule}) for rule in failure_rules],
             "GreaterThanOrEqualToThreshold", 1, expression=_max("m", len(failure_rules)) if len(failure_rules) > 1
             else None, period=300, evaluation_periods=1, datapoints=1))
+    if w.rotation_functions:
+        functions = [{"FunctionName": f} for f in w.rotation_functions]
+        specs.append(AlarmSpec(
+            "rotation-failed", "a credential rotation function failed (the topic's message names the secret)",
+            per("AWS/Lambda", "Errors", "Sum", functions), "GreaterThanOrEqualToThreshold", 1,
+            expression=_max("m", len(functions)), period=300, evaluation_periods=1, datapoints=1))
     return specs
 
 
@@ -168,7 +176,7 @@ def topic_policy(context: AwsContext, topic_arn: str, rule_arns: list[str]) -> d
          "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
     ]
     if rule_arns:
-        statements.insert(2, {"Sid": "BackupJobEventsPublish", "Effect": "Allow",
+        statements.insert(2, {"Sid": "FailureEventsPublish", "Effect": "Allow",
                               "Principal": {"Service": "events.amazonaws.com"}, "Action": "sns:Publish",
                               "Resource": topic_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}}})
     return policy(*statements)
@@ -190,6 +198,14 @@ def failed_aws_backup_pattern(vaults: list[str]) -> dict:
             "detail": {"state": ["FAILED", "ABORTED", "EXPIRED"],
                        "$or": [{"backupVaultName": vaults}, {"destinationBackupVaultArn": [{"wildcard": f"*:{v}"}
                                                                                            for v in vaults]}]}}
+
+
+def failed_rotation_pattern(secret_arns: list[str]) -> dict:
+    """Secrets Manager's RotationFailed event (a CloudTrail service event, which EventBridge receives) for these
+    secrets."""
+    return {"source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
+            "detail": {"eventSource": ["secretsmanager.amazonaws.com"], "eventName": ["RotationFailed"],
+                       "additionalEventData": {"SecretId": secret_arns}}}
 
 
 def dashboard(region: str, alarm_arns: list[str]) -> dict:
@@ -230,6 +246,11 @@ class Monitoring(pulumi.ComponentResource):
             events.append(("failed-aws-backup-jobs", "an AWS Backup job or copy of the database failed",
                            pulumi.Output.all(*watched.backup_vaults).apply(
                                lambda vaults: json.dumps(failed_aws_backup_pattern(list(vaults))))))
+        backup_events = [concern for concern, *_ in events]
+        if watched.rotated_secrets:
+            events.append(("failed-rotations", "a credential rotation failed",
+                           pulumi.Output.all(*watched.rotated_secrets).apply(
+                               lambda arns: json.dumps(failed_rotation_pattern(list(arns))))))
         for concern, description, pattern in events:
             rule = aws.cloudwatch.EventRule(f"{name}-{concern}", name=f"{name_prefix}-{concern}",
                                             description=description, event_pattern=pattern, opts=child)
@@ -241,7 +262,7 @@ class Monitoring(pulumi.ComponentResource):
                             opts=topic_child)
 
         self.alarms = {}
-        failure_rules = [f"{name_prefix}-{concern}" for concern, *_ in events]
+        failure_rules = [f"{name_prefix}-{concern}" for concern in backup_events]
         for spec in alarm_specs(settings, watched, failure_rules):
             self.alarms[spec.concern] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.concern}",

@@ -132,6 +132,16 @@ class Network(pulumi.ComponentResource):
                                         description="Tasks reach the data tier, endpoints and NAT",
                                         opts=pulumi.ResourceOptions(parent=self.app_security_group))
 
+        # The credential rotation functions (AWS's, in the private subnets) reach Secrets Manager over HTTPS (through
+        # the endpoint or NAT) and, by a rule the rotation adds, the database.
+        self.rotation_security_group = aws.ec2.SecurityGroup(f"{name}-rotation", vpc_id=self.vpc.id,
+                                                             description="Credential rotation functions",
+                                                             tags={"Name": f"{name_prefix}-rotation"}, opts=vpc_child)
+        aws.vpc.SecurityGroupEgressRule(f"{name}-rotation-https", security_group_id=self.rotation_security_group.id,
+                                        ip_protocol="tcp", from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0",
+                                        description="Secrets Manager, through the endpoint or NAT",
+                                        opts=pulumi.ResourceOptions(parent=self.rotation_security_group))
+
         self.vpc_id = self.vpc.id
         self.public_subnet_ids = [s.id for s in self.subnets["public"]]
         self.private_subnet_ids = [s.id for s in self.subnets["private"]]
@@ -143,6 +153,7 @@ class Network(pulumi.ComponentResource):
             "private_subnet_ids": self.private_subnet_ids,
             "isolated_subnet_ids": self.isolated_subnet_ids,
             "app_security_group_id": self.app_security_group.id,
+            "rotation_security_group_id": self.rotation_security_group.id,
         })
 
     def _route_table(self, name: str, label: str, subnets: list[aws.ec2.Subnet],

@@ -8,7 +8,18 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components import AwsContext, assume_role_policy, policy, type_token
-from infra.components.task import CONTAINER, AppWiring, fargate_task_definition, secret_arns, server_container
+from infra.components.task import (
+    CONTAINER,
+    AppWiring,
+    execution_role,
+    fargate_task_definition,
+    injected,
+    migration_container,
+    migration_secrets,
+    read_secrets,
+    server_container,
+    server_secret_arns,
+)
 from infra.settings import LoadBalancerSettings, ServiceSettings
 
 SERVICE_NAME = "app"  # the ECS service's name
@@ -63,31 +74,29 @@ class ContainerService(pulumi.ComponentResource):
                                                  retention_in_days=log_retention_days,
                                                  kms_key_id=wiring.kms_key_arn, opts=child)
 
-        # Also the backup jobs' execution role: same image, same secrets, same log group.
-        self.execution_role = execution_role = aws.iam.Role(
-            f"{name}-execution", description=f"{name_prefix}: ECS starts the app tasks",
-            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com",
-                                                  StringEquals={"aws:SourceAccount": context.account_id}),
-            opts=child)
-        self.execution_policy = aws.iam.RolePolicy(f"{name}-execution", role=execution_role.id,
-                                                   policy=pulumi.Output.json_dumps(
-                                                       execution_policy(wiring, self.log_group.arn)),
-                                                   opts=pulumi.ResourceOptions(parent=execution_role))
+        # ECS injects only the migration step's logins; the server reads its own secrets (task role).
+        execution, self.execution_policy = execution_role(
+            f"{name}-execution", description=f"{name_prefix}: ECS starts the app tasks", context=context,
+            wiring=wiring, log_group_arn=self.log_group.arn, secrets=injected(migration_secrets(wiring)),
+            parent=self)
         task_role = aws.iam.Role(f"{name}-task", description=f"{name_prefix}: what the application may call",
                                  assume_role_policy=assume_role_policy(
                                      "ecs-tasks.amazonaws.com",
                                      StringEquals={"aws:SourceAccount": context.account_id}),
                                  opts=child)
-        self.task_policies = []
+        self.task_policies = [aws.iam.RolePolicy(f"{name}-task-secrets", role=task_role.id,
+                                                 policy=pulumi.Output.json_dumps(server_secrets_policy(wiring)),
+                                                 opts=pulumi.ResourceOptions(parent=task_role))]
         if settings.ecs_exec:
             self.task_policies.append(aws.iam.RolePolicy(f"{name}-task-exec", role=task_role.id,
                                                          policy=pulumi.Output.json_dumps(ecs_exec_policy()),
                                                          opts=pulumi.ResourceOptions(parent=task_role)))
 
+        logs = dict(log_group=self.log_group.name, region=context.region)
         self.task_definition = fargate_task_definition(
             f"{name}-task", family=f"{name_prefix}-app", cpu=settings.cpu, memory=settings.memory,
-            cpu_architecture=cpu_architecture, execution_role=execution_role, task_role=task_role,
-            container=server_container(settings, wiring, log_group=self.log_group.name, region=context.region),
+            cpu_architecture=cpu_architecture, execution_role=execution, task_role=task_role,
+            containers=[migration_container(settings, wiring, **logs), server_container(settings, wiring, **logs)],
             opts=child)
 
         strategies = [{"capacity_provider": "FARGATE", "weight": 1, "base": 1}]
@@ -118,7 +127,7 @@ class ContainerService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             wait_for_steady_state=True,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[capacity, self.execution_policy, *listeners],
+                parent=self, depends_on=[capacity, self.execution_policy, *self.task_policies, *listeners],
                 # After creation the autoscaler owns the desired count; a deploy must not reset it.
                 ignore_changes=["desiredCount"],
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")),
@@ -153,22 +162,10 @@ class ContainerService(pulumi.ComponentResource):
                                "task_definition_arn": self.task_definition.arn})
 
 
-def execution_policy(wiring: AppWiring, log_group_arn: pulumi.Input[str]) -> dict:
-    """Exactly what ECS needs to start the task: pull this image, write this log group, read these secrets and
-    decrypt them with this key."""
-    return policy(
-        # GetAuthorizationToken has no resource-level permissions: "*" is the only resource it takes.
-        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-        {"Sid": "PullTheImage", "Effect": "Allow",
-         "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-         "Resource": wiring.repository_arn},
-        {"Sid": "WriteTheLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": pulumi.Output.concat(log_group_arn, ":log-stream:*")},
-        {"Sid": "ReadTheSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-         "Resource": secret_arns(wiring)},
-        {"Sid": "DecryptTheSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": wiring.kms_key_arn,
-         "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
-    )
+def server_secrets_policy(wiring: AppWiring) -> dict:
+    """The application reads its runtime login, the Redis token and the Flask key set, and re-reads them when they
+    rotate; no other secret (the master's and the owner's least of all)."""
+    return policy(*read_secrets(server_secret_arns(wiring), wiring.kms_key_arn))
 
 
 def ecs_exec_policy() -> dict:

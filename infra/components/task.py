@@ -1,8 +1,12 @@
 """The application's ECS tasks: the contract between the infrastructure and the image (environment and secrets),
-the container definitions of the server and of the jobs that run the same image, and the Fargate task definition.
+the container definitions, and the Fargate task definition.
 
-Shared by the service (Gunicorn behind the load balancer) and the backup jobs (`flask backup ...` on a schedule),
-so the two cannot drift apart: same image, same variables, same secrets.
+Every container runs the same image through the same entrypoint, each with the one database login its work needs:
+    migrate  (first in the service's task, then exits) the master login for `flask db roles`, the owner's for the
+             migrations, and the roles' first passwords, injected by ECS; the server waits for it to succeed
+    app      Gunicorn with the runtime login, the Redis token and the Flask key set read from Secrets Manager by the
+             application itself (its task role), re-read when they rotate; nothing injected
+    backup, drill  (scheduled tasks) their own role's login, injected by ECS
 """
 
 from __future__ import annotations
@@ -12,11 +16,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components import AwsContext, assume_role_policy, policy
+from infra.components.logins import Login
 from infra.settings import ServiceSettings
 
 CONTAINER = "app"
+MIGRATION_CONTAINER = "migrate"
+MIGRATION_COMMAND = ["flask", "--app", "webapp", "db", "prepare"]
 PROXY_COUNT = 1  # the ALB is the one proxy in front of Gunicorn
 JOB_STOP_TIMEOUT = 120  # a job gets ECS's longest wait after SIGTERM to finish what it is writing
+RDS_CA_BUNDLE = "/etc/ssl/rds/global-bundle.pem"  # where app/Dockerfile puts AWS's RDS certificate bundle
 
 
 @dataclass(frozen=True)
@@ -29,20 +38,37 @@ class AppWiring:
     database_host: pulumi.Input[str]
     database_port: pulumi.Input[int]
     database_name: str
-    database_user: str
+    database_ssl_mode: str
     database_replica_hosts: list[pulumi.Input[str]]
+    logins: dict[str, Login]  # master, owner, runtime, backup, drill
     redis_host: pulumi.Input[str]
     redis_port: pulumi.Input[int]
     secret_key_arn: pulumi.Input[str]
-    database_credentials_arn: pulumi.Input[str]
     redis_auth_token_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
 
 
-def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> dict[str, pulumi.Input[str]]:
-    """Plain environment variables of the container (never a secret: those go through `secrets`)."""
+Secrets = dict[str, tuple[pulumi.Input[str], str | None]]  # variable -> (secret ARN, JSON key or None: all of it)
+
+
+def database_environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> dict[str, pulumi.Input[str]]:
+    """What every container that connects to the database is told: where it is and how TLS is verified."""
     return {
         "APP_ENV": wiring.app_env,
+        "DATABASE_HOST": wiring.database_host,
+        "DATABASE_PORT": pulumi.Output.from_input(wiring.database_port).apply(str),
+        "DATABASE_NAME": wiring.database_name,
+        "DATABASE_SSLMODE": wiring.database_ssl_mode,
+        "DATABASE_SSLROOTCERT": RDS_CA_BUNDLE,
+        "LOG_LEVEL": settings.log_level,
+        "AWS_REGION": region,
+    }
+
+
+def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> dict[str, pulumi.Input[str]]:
+    """The serving container's plain environment (never a secret: an ARN only names one)."""
+    return {
+        **database_environment(settings, wiring, region),
         "PORT": str(settings.port),
         "WEB_CONCURRENCY": str(settings.workers),
         "GUNICORN_THREADS": str(settings.threads),
@@ -52,41 +78,49 @@ def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> di
         "PROXY_COUNT": str(PROXY_COUNT),
         # Only the load balancer's group reaches the tasks, so Gunicorn may trust whatever forwards to it.
         "FORWARDED_ALLOW_IPS": "*",
-        "DATABASE_HOST": wiring.database_host,
-        "DATABASE_SSLMODE": "require",  # rds.force_ssl=1
-        "DATABASE_PORT": pulumi.Output.from_input(wiring.database_port).apply(str),
-        "DATABASE_NAME": wiring.database_name,
-        "DATABASE_USER": wiring.database_user,
+        "DATABASE_SECRET_ARN": wiring.logins["runtime"].secret_arn,
         "DATABASE_REPLICA_HOSTS": pulumi.Output.all(*wiring.database_replica_hosts).apply(",".join),
         "DB_POOL_SIZE": str(settings.db_pool_size),
         "DB_MAX_OVERFLOW": str(settings.db_max_overflow),
         "REDIS_HOST": wiring.redis_host,
         "REDIS_PORT": pulumi.Output.from_input(wiring.redis_port).apply(str),
         "REDIS_TLS": "true",
-        "RUN_MIGRATIONS": "true" if settings.run_migrations else "false",
-        "LOG_LEVEL": settings.log_level,
-        "AWS_REGION": region,
+        "REDIS_AUTH_SECRET_ARN": wiring.redis_auth_token_arn,
+        "SECRET_KEY_SECRET_ARN": wiring.secret_key_arn,
     }
 
 
-def secrets(wiring: AppWiring) -> dict[str, tuple[pulumi.Input[str], str | None]]:
-    """Variables ECS reads from Secrets Manager at task start and injects: name -> (secret ARN, JSON key or None
-    for the whole secret)."""
-    return {
-        "SECRET_KEY": (wiring.secret_key_arn, None),
-        "DATABASE_PASSWORD": (wiring.database_credentials_arn, "password"),
-        "REDIS_AUTH_TOKEN": (wiring.redis_auth_token_arn, None),
-    }
+def server_secret_arns(wiring: AppWiring) -> list[pulumi.Input[str]]:
+    """The secrets the serving application reads itself (its task role may, nothing else may)."""
+    return [wiring.logins["runtime"].secret_arn, wiring.redis_auth_token_arn, wiring.secret_key_arn]
 
 
-def secret_arns(wiring: AppWiring) -> list[pulumi.Input[str]]:
-    """The secrets the task's execution role must read."""
-    return [arn for arn, _ in secrets(wiring).values()]
+def login_secrets(login: Login, prefix: str = "DATABASE") -> Secrets:
+    return {f"{prefix}_USER": (login.secret_arn, "username"), f"{prefix}_PASSWORD": (login.secret_arn, "password")}
+
+
+def migration_secrets(wiring: AppWiring) -> Secrets:
+    """The migration step: the owner's login (it migrates), the master's (it keeps the roles), and each role's
+    password, used only to create a role that does not exist yet."""
+    secrets = {**login_secrets(wiring.logins["owner"]), **login_secrets(wiring.logins["master"], "DATABASE_MASTER")}
+    for kind in ("runtime", "backup", "drill"):
+        secrets[f"DATABASE_{kind.upper()}_PASSWORD"] = (wiring.logins[kind].secret_arn, "password")
+    return secrets
+
+
+def injected(*secrets: Secrets) -> list[pulumi.Input[str]]:
+    """The secrets ECS reads to inject these variables (the task's execution role must read them), each once."""
+    found: list[pulumi.Input[str]] = []
+    for arn in (arn for group in secrets for arn, _ in group.values()):
+        if not any(arn is seen for seen in found):
+            found.append(arn)
+    return found
 
 
 def server_container(settings: ServiceSettings, wiring: AppWiring, *, log_group: pulumi.Input[str],
                      region: str) -> dict:
-    """The container serving HTTP: the image's entrypoint starts Gunicorn on the port."""
+    """The container serving HTTP: the image's entrypoint starts Gunicorn on the port, once the migration step
+    has succeeded."""
     probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{settings.port}/health', "
              "timeout=4)")
     return {
@@ -94,7 +128,8 @@ def server_container(settings: ServiceSettings, wiring: AppWiring, *, log_group:
         "image": wiring.image_uri,
         "essential": True,
         "portMappings": [{"containerPort": settings.port, "protocol": "tcp", "name": "http"}],
-        **_contract(settings, wiring, region),
+        **_contract(environment(settings, wiring, region), {}),
+        "dependsOn": [{"containerName": MIGRATION_CONTAINER, "condition": "SUCCESS"}],
         # Non-blocking: a slow log stream must never stall a request.
         "logConfiguration": _logs(log_group, region, CONTAINER, {"mode": "non-blocking", "max-buffer-size": "25m"}),
         "healthCheck": {"command": ["CMD", "python", "-c", probe], "interval": 15, "timeout": 5, "retries": 3,
@@ -105,30 +140,47 @@ def server_container(settings: ServiceSettings, wiring: AppWiring, *, log_group:
     }
 
 
-def job_container(command: list[str], settings: ServiceSettings, wiring: AppWiring, *,
+def migration_container(settings: ServiceSettings, wiring: AppWiring, *, log_group: pulumi.Input[str],
+                        region: str) -> dict:
+    """The release's migration step, first in every task of the service: roles, then the locked migration;
+    non-essential, so it may exit; the server starts only if it exits 0, so a failed migration fails the task and
+    the deployment's circuit breaker rolls the release back."""
+    roles = {f"DATABASE_{kind.upper()}_USER": wiring.logins[kind].username for kind in ("runtime", "backup", "drill")}
+    return {
+        "name": MIGRATION_CONTAINER,
+        "image": wiring.image_uri,
+        "essential": False,
+        "command": MIGRATION_COMMAND,
+        **_contract({**database_environment(settings, wiring, region), **roles}, migration_secrets(wiring)),
+        "logConfiguration": _logs(log_group, region, MIGRATION_CONTAINER),
+        **_filesystem(read_only=True),
+        "stopTimeout": JOB_STOP_TIMEOUT,
+    }
+
+
+def job_container(command: list[str], settings: ServiceSettings, wiring: AppWiring, *, login: Login,
                   extra_environment: dict[str, pulumi.Input[str]], log_group: pulumi.Input[str], stream_prefix: str,
                   region: str) -> dict:
-    """The same image running `command` instead of Gunicorn, with the same variables and secrets plus
-    `extra_environment`; no port, no health check, a read-only root filesystem."""
+    """The same image running `command` instead of Gunicorn, logged in as its own role, with the database's
+    variables plus `extra_environment`; no port, no health check, a read-only root filesystem."""
     return {
         "name": CONTAINER,
         "image": wiring.image_uri,
         "essential": True,
         "command": command,
-        **_contract(settings, wiring, region, extra_environment),
+        **_contract({**database_environment(settings, wiring, region), **extra_environment}, login_secrets(login)),
         "logConfiguration": _logs(log_group, region, stream_prefix),
         **_filesystem(read_only=True),
         "stopTimeout": JOB_STOP_TIMEOUT,
     }
 
 
-def _contract(settings: ServiceSettings, wiring: AppWiring, region: str,
-              extra_environment: dict[str, pulumi.Input[str]] | None = None) -> dict:
-    env = {**environment(settings, wiring, region), **(extra_environment or {})}
+def _contract(env: dict[str, pulumi.Input[str]], secrets: Secrets) -> dict:
+    """environment and secrets as ECS takes them."""
     return {
         "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
         "secrets": [{"name": k, "valueFrom": pulumi.Output.concat(arn, f":{key}::") if key else arn}
-                    for k, (arn, key) in sorted(secrets(wiring).items())],
+                    for k, (arn, key) in sorted(secrets.items())],
     }
 
 
@@ -147,9 +199,9 @@ def _filesystem(read_only: bool) -> dict:
 
 
 def fargate_task_definition(resource_name: str, *, family: str, cpu: int, memory: int, cpu_architecture: str,
-                            execution_role: aws.iam.Role, task_role: aws.iam.Role, container: dict,
+                            execution_role: aws.iam.Role, task_role: aws.iam.Role, containers: list[dict],
                             opts: pulumi.ResourceOptions, **extra) -> aws.ecs.TaskDefinition:
-    """A Fargate task of one container with an ephemeral /tmp volume (the root filesystem is read-only)."""
+    """A Fargate task of these containers with an ephemeral /tmp volume (the root filesystem is read-only)."""
     return aws.ecs.TaskDefinition(
         resource_name,
         family=family,
@@ -161,7 +213,46 @@ def fargate_task_definition(resource_name: str, *, family: str, cpu: int, memory
         execution_role_arn=execution_role.arn,
         task_role_arn=task_role.arn,
         volumes=[{"name": "tmp"}],
-        container_definitions=pulumi.Output.json_dumps([container]),
+        container_definitions=pulumi.Output.json_dumps(containers),
         opts=opts,
         **extra,
     )
+
+
+def execution_role(resource_name: str, *, description: str, context: AwsContext, wiring: AppWiring,
+                   log_group_arn: pulumi.Input[str], secrets: list[pulumi.Input[str]],
+                   parent: pulumi.Resource) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """The role ECS starts a task with: pull the image, write the log group, read exactly the secrets it injects."""
+    role = aws.iam.Role(resource_name, description=description,
+                        assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com",
+                                                              StringEquals={"aws:SourceAccount": context.account_id}),
+                        opts=pulumi.ResourceOptions(parent=parent))
+    grant = aws.iam.RolePolicy(resource_name, role=role.id, policy=pulumi.Output.json_dumps(
+        execution_policy(wiring, log_group_arn, secrets)), opts=pulumi.ResourceOptions(parent=role))
+    return role, grant
+
+
+def execution_policy(wiring: AppWiring, log_group_arn: pulumi.Input[str], secrets: list[pulumi.Input[str]]) -> dict:
+    """Exactly what ECS needs to start the task: pull this image, write this log group, read these secrets and
+    decrypt them with this key."""
+    statements = [
+        # GetAuthorizationToken has no resource-level permissions: "*" is the only resource it takes.
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Sid": "PullTheImage", "Effect": "Allow",
+         "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+         "Resource": wiring.repository_arn},
+        {"Sid": "WriteTheLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": pulumi.Output.concat(log_group_arn, ":log-stream:*")},
+    ]
+    if secrets:
+        statements += read_secrets(secrets, wiring.kms_key_arn)
+    return policy(*statements)
+
+
+def read_secrets(secrets: list[pulumi.Input[str]], kms_key_arn: pulumi.Input[str]) -> list[dict]:
+    """Read these secrets and decrypt them with the stack key, through Secrets Manager only."""
+    return [
+        {"Sid": "ReadTheSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secrets},
+        {"Sid": "DecryptTheSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn,
+         "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}},
+    ]

@@ -45,9 +45,9 @@ class Verdict:
 
 
 def policy_resources(run: harness.Run) -> list[PolicyResource]:
-    """The recorded custom resources as the engine hands them to a policy pack (props: inputs and known
-    outputs)."""
-    resources = []
+    """The recorded custom resources as the engine hands them to a policy pack (props: inputs and known outputs;
+    property dependencies: which resources each input was computed from)."""
+    resources = {}
     for r in run.resources:
         if not r.custom:
             continue
@@ -55,8 +55,12 @@ def policy_resources(run: harness.Run) -> list[PolicyResource]:
         opts = PolicyResourceOptions(protect=r.protect, ignore_changes=list(r.ignore_changes or []),
                                      delete_before_replace=r.delete_before_replace, aliases=[],
                                      custom_timeouts=timeouts, additional_secret_outputs=[], parent=r.parent)
-        resources.append(PolicyResource(r.type, {**r.inputs, **r.outputs}, r.urn, r.name, opts, None, None, [], {}))
-    return resources
+        resources[r.urn] = PolicyResource(r.type, {**r.inputs, **r.outputs}, r.urn, r.name, opts, None, None, [], {})
+    for r in run.resources:
+        if r.urn in resources:
+            resources[r.urn].property_dependencies.update(
+                {key: [resources[u] for u in urns if u in resources] for key, urns in r.dependencies.items()})
+    return list(resources.values())
 
 
 def tier_of(run: harness.Run) -> str:

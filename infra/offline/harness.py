@@ -10,6 +10,7 @@ the engine would mark secret are marked secret here too.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import runpy
 from collections.abc import Callable
@@ -52,6 +53,7 @@ class Recorded:
     delete_before_replace: bool
     custom_timeouts: dict = field(default_factory=dict)
     registered_outputs: dict = field(default_factory=dict)  # a component's register_outputs()
+    dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs it depends on, as the engine
 
 
 @dataclass
@@ -129,6 +131,22 @@ def redact_secrets(value):
     return unwrap_secrets(value, secret=lambda v: SECRET)
 
 
+def recordable(value):
+    """Assets and archives as what they hold, for assertions and printing: a file by its path and the SHA-256 of its
+    content (the way the engine tells a changed file from an unchanged one)."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {name: recordable(item) for name, item in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileAsset):
+        return {"file": str(value.path), "sha256": hashlib.sha256(Path(value.path).read_bytes()).hexdigest()}
+    if isinstance(value, pulumi.StringAsset):
+        return {"text": value.text}
+    if isinstance(value, dict):
+        return {k: recordable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [recordable(v) for v in value]
+    return value
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, also recording parent, options and inputs, and marking secret outputs as the engine
     does (additionalSecretOutputs, and any output whose input was secret)."""
@@ -153,11 +171,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded.append(Recorded(
             urn=urn, type=request.type, name=request.name,
             parent=None if request.parent.split("::")[2:3] == ["pulumi:pulumi:Stack"] else request.parent or None,
-            custom=bool(request.custom), inputs=inputs, redacted=redact_secrets(raw), outputs=unwrap_secrets(state),
+            custom=bool(request.custom), inputs=recordable(inputs), redacted=recordable(redact_secrets(raw)),
+            outputs=recordable(unwrap_secrets(state)),
             provider=request.provider or None, protect=bool(request.protect),
             ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
             custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
-                                               ("update", request.customTimeouts.update)) if v}))
+                                               ("update", request.customTimeouts.update)) if v},
+            dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns}))
         proto = sdk.sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, ident, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=ident, object=proto)

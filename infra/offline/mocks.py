@@ -214,7 +214,23 @@ def _ecs_named(kind: str):
     return computed
 
 
+def _lambda_function(name, inputs, region, physical):
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{physical}"
+    return physical, {"arn": arn, "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/"
+                      "invocations", "qualifiedArn": f"{arn}:$LATEST", "version": "$LATEST"}
+
+
+def _serverless_application(name, inputs, region, physical):
+    """A Serverless Application Repository stack: the rotation applications answer with their function's ARN."""
+    stack_id = (f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/serverlessrepo-{physical}/"
+                f"{_hex('cfn', name, length=36)}")
+    function = (inputs.get("parameters") or {}).get("functionName", physical)
+    return stack_id, {"outputs": {"RotationLambdaARN": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{function}"}}
+
+
 COMPUTED: dict[str, Callable] = {
+    "aws:lambda/function:Function": _lambda_function,
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": _serverless_application,
     "aws:ecr/repository:Repository": _ecr_repository,
     "docker:index/image:Image": _docker_image,
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,

@@ -42,3 +42,16 @@ def required(args, key: str):
     config = args.get_config() or {}
     value = config[key] if key in config else tiers.strictest(key)
     return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def policies_of(args, resource: PolicyResource, role_input: str) -> list[dict]:
+    """The policy documents of the role a resource names in `role_input` (e.g. a task definition's taskRoleArn):
+    found through the engine's property dependencies, so they are matched in a preview too, where ARNs are not yet
+    known."""
+    roles = resource.property_dependencies.get(role_input, [])
+    documents = []
+    for grant in of_type(args.resources, "aws:iam/rolePolicy:RolePolicy"):
+        if any(role in grant.property_dependencies.get("role", []) for role in roles):
+            document = grant.props.get("policy")
+            documents.append(json.loads(document) if isinstance(document, str) else (document or {}))
+    return documents

@@ -58,11 +58,37 @@ def debug_off_secret_key_from_a_secret(args: ResourceValidationArgs, report: Rep
         if env.get("APP_ENV") not in ("staging", "production"):
             report(f"container {container['name']}: APP_ENV={env.get('APP_ENV', '(unset: development)')} "
                    "(deployed stacks run staging or production)", None)
-        if "SECRET_KEY" not in secrets:
+        # The signing key: injected by ECS, or read by the application from the secret it names.
+        if serves_http(container) and "SECRET_KEY" not in secrets and not env.get("SECRET_KEY_SECRET_ARN"):
             report(f"container {container['name']}: SECRET_KEY must come from a secret (Secrets Manager)", None)
-        exposed = [name for name in env if any(word in name for word in SENSITIVE_NAMES)]
+        # A *_SECRET_ARN names a secret; it holds none.
+        exposed = [name for name in env if any(word in name for word in SENSITIVE_NAMES)
+                   and not name.endswith("_SECRET_ARN")]
         if exposed:
             report(f"container {container['name']}: {', '.join(exposed)} in plain environment: use secrets", None)
+
+
+VERIFIED_SSLMODES = ("verify-full", "verify-ca")
+
+
+def tls_verified(args: ResourceValidationArgs, report: Report) -> None:
+    """Every container that connects to PostgreSQL verifies the server against the RDS certificate bundle (the
+    sslmode the tier requires; verify-ca at least where it requires none), and to Redis over TLS (the application
+    verifies the certificate and host name whenever TLS is on)."""
+    if args.resource_type != "aws:ecs/taskDefinition:TaskDefinition":
+        return
+    wanted = required(args, "database.sslMode")
+    for container in containers(args.props):
+        env = environment(container)
+        if env.get("DATABASE_HOST"):
+            mode = env.get("DATABASE_SSLMODE", "(unset: prefer)")
+            if (mode != wanted) if wanted else (mode not in VERIFIED_SSLMODES):
+                report(f"container {container['name']}: DATABASE_SSLMODE={mode}; this tier verifies the server: "
+                       f"{wanted or ' or '.join(VERIFIED_SSLMODES)}", None)
+            if not env.get("DATABASE_SSLROOTCERT"):
+                report(f"container {container['name']}: no DATABASE_SSLROOTCERT to verify the server against", None)
+        if env.get("REDIS_HOST") and env.get("REDIS_TLS", "").lower() != "true":
+            report(f"container {container['name']}: Redis without TLS (REDIS_TLS)", None)
 
 
 def wsgi_server_behind_a_proxy(args: ResourceValidationArgs, report: Report) -> None:
@@ -110,7 +136,8 @@ def health_checks(args: ResourceValidationArgs, report: Report) -> None:
 
 
 ENCRYPTED_AT_REST: dict[str, Callable[[dict], bool]] = {
-    "aws:rds/instance:Instance": lambda p: bool(p.get("storageEncrypted")) or bool(p.get("replicateSourceDb")),
+    # Replicas too say so, and with which key, rather than leave it to inheritance.
+    "aws:rds/instance:Instance": lambda p: bool(p.get("storageEncrypted")) and bool(p.get("kmsKeyId")),
     "aws:elasticache/replicationGroup:ReplicationGroup": lambda p: bool(p.get("atRestEncryptionEnabled")),
     "aws:sns/topic:Topic": lambda p: bool(p.get("kmsMasterKeyId")),
     "aws:secretsmanager/secret:Secret": lambda p: bool(p.get("kmsKeyId")),

@@ -25,13 +25,16 @@ from infra.policy.resource_rules import (
     logs_with_retention,
     no_wildcard_iam,
     security_headers,
+    tls_verified,
     wsgi_server_behind_a_proxy,
 )
 from infra.policy.stack_rules import (
     alarms_present,
     backups_and_restore_drill,
     connection_pooling_within_budget,
+    database_credentials_least_privilege,
     nothing_public_in_the_data_tier,
+    secrets_rotated,
 )
 
 
@@ -80,6 +83,13 @@ POLICIES = [
     ResourceValidationPolicy("no-wildcard-iam", "no wildcard actions; '*' resources only for actions that take "
                              "nothing else", no_wildcard_iam),
     ResourceValidationPolicy("error-tracking", "errors reported to an error tracker (Sentry)", error_tracking),
+    StackValidationPolicy("database-credentials-least-privilege", "no serving container gets, or may read, the "
+                          "master or the owner login", database_credentials_least_privilege),
+    StackValidationPolicy("secrets-rotated", "every database login rotates on a schedule; every other secret says "
+                          "how it rotates", secrets_rotated),
+    ResourceValidationPolicy("tls-verified", "PostgreSQL's certificate and host name verified against the RDS "
+                             "bundle (the tier's sslmode), TLS to Redis", tls_verified,
+                             config_schema=requirement_schema("tls-verified")),
 ]
 
 LEVELS = {tier: {p.name: EnforcementLevel(tiers.level(tier, p.name)) for p in POLICIES} for tier in tiers.TIERS}

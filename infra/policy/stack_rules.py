@@ -5,7 +5,7 @@ from __future__ import annotations
 from pulumi_policy import StackValidationArgs
 
 from infra import sizing
-from infra.policy.props import Report, containers, environment, of_type, required, serves_http
+from infra.policy.props import Report, as_list, containers, environment, of_type, policies_of, required, serves_http
 
 
 def nothing_public_in_the_data_tier(args: StackValidationArgs, report: Report) -> None:
@@ -105,3 +105,59 @@ def backups_and_restore_drill(args: StackValidationArgs, report: Report) -> None
         report("no scheduled logical backup (flask backup create)", None)
     if not any("backup drill" in c for c in scheduled):
         report("no scheduled restore drill (flask backup drill): the restore is never tested", None)
+
+
+def database_credentials_least_privilege(args: StackValidationArgs, report: Report) -> None:
+    """No container that serves HTTP gets the master or the owner login, by injection or by the variables the
+    migration step uses, and no serving task's role may read their secrets: code running in a web task can reach
+    rows, not the schema or the roles."""
+    privileged = {arn for s in of_type(args.resources, "aws:secretsmanager/secret:Secret")
+                  if (s.props.get("tags") or {}).get("DatabaseLogin") in ("master", "owner")
+                  for arn in (s.props.get("arn"), s.props.get("id")) if arn}
+    masters = {db.props.get("username") for db in of_type(args.resources, "aws:rds/instance:Instance")} - {None}
+    for task in of_type(args.resources, "aws:ecs/taskDefinition:TaskDefinition"):
+        serving = [c for c in containers(task.props) if serves_http(c)]
+        for container in serving:
+            env = environment(container)
+            injected = {s["name"]: str(s.get("valueFrom", "")) for s in container.get("secrets", [])}
+            leaks = [name for name, source in injected.items() if any(source.startswith(arn) for arn in privileged)]
+            leaks += [name for name in (*env, *injected) if name.startswith(("DATABASE_MASTER_", "DATABASE_OWNER_"))]
+            if env.get("DATABASE_SECRET_ARN") in privileged:
+                leaks.append("DATABASE_SECRET_ARN")
+            if env.get("DATABASE_USER") in masters:
+                leaks.append("DATABASE_USER")
+            if leaks:
+                report(f"task {task.props.get('family')}, container {container['name']}: {', '.join(sorted(leaks))} "
+                       "give the serving application the master or owner login", None)
+        if serving:
+            reads = {"secretsmanager:GetSecretValue", "secretsmanager:*", "*"}
+            for grant in policies_of(args, task, "taskRoleArn"):
+                readable = [r for st in grant.get("Statement", []) if st.get("Effect") == "Allow"
+                            and reads & set(as_list(st.get("Action")))
+                            for r in as_list(st.get("Resource")) if r == "*" or r in privileged]
+                if readable:
+                    report(f"task {task.props.get('family')}: its task role may read {', '.join(readable)} (the master "
+                           "or owner login)", None)
+
+
+def secrets_rotated(args: StackValidationArgs, report: Report) -> None:
+    """Every secret says how it rotates (tag Rotation); a scheduled one has a rotation with a function and a
+    schedule (a database login always is)."""
+    rotations = of_type(args.resources, "aws:secretsmanager/secretRotation:SecretRotation")
+    for secret in of_type(args.resources, "aws:secretsmanager/secret:Secret"):
+        tags = secret.props.get("tags") or {}
+        how = tags.get("Rotation")
+        if how not in ("scheduled", "runbook") or (tags.get("DatabaseLogin") and how != "scheduled"):
+            report(f"secret {secret.name}: rotation {how or '(not declared)'}; a database login rotates on a "
+                   "schedule, any other secret says how (tag Rotation: scheduled or runbook)", None)
+            continue
+        if how == "runbook":
+            continue
+        rotation = next((r for r in rotations if secret in r.property_dependencies.get("secretId", [])
+                         or r.props.get("secretId") in (secret.props.get("arn"), secret.props.get("id"))), None)
+        if rotation is None:
+            report(f"secret {secret.name} is never rotated: give it a rotation (aws.secretsmanager.SecretRotation)",
+                   None)
+        elif not rotation.props.get("rotationLambdaArn") or not (rotation.props.get("rotationRules") or {}).get(
+                "scheduleExpression"):
+            report(f"secret {secret.name}: its rotation has no function or no schedule", None)

@@ -67,6 +67,23 @@ def aws_rules(s: Settings) -> list[Problem]:
         problem("cache.snapshotWindow", cache.snapshot_window, f"overlaps the maintenance window "
                 f"({cache.maintenance_window}); ElastiCache rejects that", "a window outside the maintenance window")
 
+    roles = {"database.username": db.username, "database.ownerRole": db.owner_role,
+             "database.runtimeRole": db.runtime_role, "database.backupRole": db.backup_role,
+             "database.drillRole": db.drill_role}
+    taken: dict[str, str] = {}
+    for key, role in roles.items():
+        if role in taken:
+            problem(key, role, f"the same login as {taken[role]}: each role has its own", "a name no other role has")
+        taken.setdefault(role, key)
+    clone = db.runtime_role + "_clone"
+    if clone in taken:
+        problem(taken[clone], clone, "AWS's multi-user rotation of runtimeRole creates a login of this name",
+                "another name")
+    if s.secrets.rotation_schedule == s.secrets.master_rotation_schedule:
+        problem("secrets.masterRotationSchedule", s.secrets.master_rotation_schedule, "the runtime login's rotation "
+                "logs in as the master: the two must not rotate in the same window", "a schedule other than "
+                "secrets.rotationSchedule")
+
     if s.snapshots.copy_region and s.snapshots.copy_region == s.region:
         problem("snapshots.copyRegion", s.snapshots.copy_region, "a copy in the same region does not survive a "
                 "regional outage", f"a region other than {s.region}, or empty")

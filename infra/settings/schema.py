@@ -68,11 +68,22 @@ class NetworkSettings:
     flow_log_traffic_type: str = setting("traffic recorded by the VPC flow log", one_of("ALL", "ACCEPT", "REJECT"))
 
 
+ROTATION_SCHEDULE = matches(r"^(rate\(([4-9]|[1-9]\d+) hours\)|rate\([1-9]\d* days\)|cron\(.+\))$",
+                            "rate(N hours) with N >= 4, rate(N days), or cron(...) as Secrets Manager takes it")
+ROLE_NAME = matches(r"^(?!pg_)[a-z_][a-z0-9_]{0,56}$", "lowercase letters, digits and _, at most 57 characters (the "
+                    "rotation's alternate login adds _clone), not starting with pg_")
+
+
 @dataclass(frozen=True)
 class SecretsSettings:
     recovery_window_days: int = setting("days a deleted secret can be recovered (0 deletes at once)",
                                         zero_or_between(7, 30, "not accepted by Secrets Manager"))
     key_deletion_window_days: int = setting("days before a scheduled KMS key deletion takes effect", between(7, 30))
+    rotation_schedule: str = setting("when the application's database logins and the Flask key set rotate (UTC; a "
+                                     "one-hour window)", ROTATION_SCHEDULE)
+    master_rotation_schedule: str = setting("when the master login rotates (UTC; a one-hour window apart from "
+                                            "rotationSchedule's: the runtime login's rotation uses the master login)",
+                                            ROTATION_SCHEDULE)
 
 
 @dataclass(frozen=True)
@@ -104,9 +115,16 @@ class DatabaseSettings:
     apply_immediately: bool = setting("apply modifications now rather than in the maintenance window")
     db_name: str = setting("name of the application database", matches(r"^[a-z][a-z0-9_]{0,62}$",
                                                                        "lowercase letters, digits, _; 1-63 chars"))
-    username: str = setting("master user name", matches(r"^[a-z][a-z0-9_]{0,62}$",
-                                                        "lowercase letters, digits, _; 1-63 chars, not a reserved "
-                                                        "name"))
+    username: str = setting("master user name: creates the roles below, serves nothing",
+                            matches(r"^[a-z][a-z0-9_]{0,62}$", "lowercase letters, digits, _; 1-63 chars, not a "
+                                    "reserved name"))
+    owner_role: str = setting("role that owns the schema and runs the migrations", ROLE_NAME)
+    runtime_role: str = setting("role the application serves with: reads and writes rows, nothing else", ROLE_NAME)
+    backup_role: str = setting("role the backup task dumps with: reads everything, writes nothing", ROLE_NAME)
+    drill_role: str = setting("role the restore drill uses: reads like the backup role, may create its scratch "
+                              "database", ROLE_NAME)
+    ssl_mode: str = setting("how the application verifies PostgreSQL's TLS (DATABASE_SSLMODE), against the RDS "
+                            "certificate bundle in the image", one_of("verify-full", "verify-ca", "require"))
     log_min_duration_ms: int = setting("log statements slower than this (-1: off)", between(-1, 3_600_000))
 
     @property
@@ -266,7 +284,6 @@ class ServiceSettings:
     app_env: str = setting("the application's config class (APP_ENV); deployed stacks run staging or production",
                            one_of("staging", "production"))
     log_level: str = setting("application log level (LOG_LEVEL)", one_of("DEBUG", "INFO", "WARNING", "ERROR"))
-    run_migrations: bool = setting("each task runs the locked database migration before Gunicorn starts")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,11 @@ COMMON = {
         "replicaInstanceClass": "",
         "dbName": "app",
         "username": "app_admin",
+        "ownerRole": "app_owner",
+        "runtimeRole": "app_runtime",
+        "backupRole": "app_backup",
+        "drillRole": "app_drill",
+        "sslMode": "verify-full",
         "backupWindow": "03:00-04:00",
         "maintenanceWindow": "sun:04:30-sun:05:30",
         "performanceInsights": True,
@@ -73,7 +78,6 @@ COMMON = {
         "scaleInCooldownSeconds": 300,
         "scaleOutCooldownSeconds": 60,
         "logLevel": "INFO",
-        "runMigrations": True,
     },
     "snapshots": {
         # 07:00 UTC: clear of the RDS backup (03:00-04:00) and maintenance (Sunday 04:30-05:30) windows, which
@@ -107,11 +111,16 @@ COMMON = {
     },
 }
 
+# Rotation windows (one hour, UTC): the application's logins and the Flask key set at 01:00, done before the 02:30
+# backup; the master login at 13:00, so the runtime login's rotation, which logs in as the master, never meets a
+# master rotation half done.
 TIERS = {
     "dev": {
         "protect": False,
         "network": {"azCount": 2, "natGateways": "single", "interfaceEndpoints": False},
-        "secrets": {"recoveryWindowDays": 0, "keyDeletionWindowDays": 7},
+        # Rotation every day: a rotation that breaks is seen in dev first.
+        "secrets": {"recoveryWindowDays": 0, "keyDeletionWindowDays": 7,
+                    "rotationSchedule": "cron(0 1 * * ? *)", "masterRotationSchedule": "cron(0 13 * * ? *)"},
         "logs": {"retentionDays": 7},
         "database": {
             "instanceClass": "db.t4g.micro",
@@ -144,7 +153,8 @@ TIERS = {
     "staging": {
         "protect": True,
         "network": {"azCount": 3, "natGateways": "single"},
-        "secrets": {"recoveryWindowDays": 7},
+        "secrets": {"recoveryWindowDays": 7,
+                    "rotationSchedule": "cron(0 1 ? * MON *)", "masterRotationSchedule": "cron(0 13 ? * MON *)"},
         "logs": {"retentionDays": 30},
         "database": {
             "instanceClass": "db.t4g.medium",
@@ -172,7 +182,8 @@ TIERS = {
     "prod": {
         "protect": True,
         "network": {"azCount": 3, "natGateways": "perAz"},
-        "secrets": {"recoveryWindowDays": 30},
+        "secrets": {"recoveryWindowDays": 30,
+                    "rotationSchedule": "cron(0 1 1 * ? *)", "masterRotationSchedule": "cron(0 13 1 * ? *)"},
         "logs": {"retentionDays": 90},
         "database": {
             "instanceClass": "db.r6g.large",

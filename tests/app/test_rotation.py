@@ -97,8 +97,11 @@ def test_no_request_fails_while_the_runtime_login_rotates(database, aws, tmp_pat
             # still on the original login is refused at its next login, re-reads the secret, logs in again.
             put(arn, RUNTIME[0], "runtime-password-3")
             master.execute(f"ALTER ROLE {RUNTIME[0]} WITH PASSWORD 'runtime-password-3'")
+        # Connections older than a second are replaced at checkout: the next login meets the new password.
+        wait_until(lambda: "credentials re-read from Secrets Manager" in log.read_text(), 60,
+                   "a worker re-reading the secret after its login was refused")
         after = len(results)
-        wait_until(lambda: len(results) > after + 400, 60, "load after the rotations")
+        wait_until(lambda: len(results) > after + 400, 60, "load after the re-read")
         stop.set()
         for thread in clients:
             thread.join(timeout=60)

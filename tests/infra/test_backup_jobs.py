@@ -7,29 +7,23 @@ import pulumi_aws as aws
 import pytest
 
 from infra.components.backup_jobs import COMMANDS, LIFECYCLE_GRACE_DAYS, BackupJobs
-from infra.components.task import AppWiring
+from infra.components.task import RDS_CA_BUNDLE
 from infra.offline import harness
 from tests.infra.checks import policy_findings, schedule_problems, task_definition_problems
-from tests.infra.conftest import CONTEXT, settings_for
-from tests.infra.test_service import APP_SG, CONTRACT, IMAGE, KEY_ARN, REPOSITORY_ARN, SECRET_ARNS
+from tests.infra.conftest import CONTEXT, IMAGE, KEY_ARN, REPOSITORY_ARN, SECRET_ARNS, settings_for, wiring_for
+from tests.infra.test_service import APP_SG
 
 CLUSTER_ARN = f"arn:aws:ecs:eu-west-1:{harness.ACCOUNT}:cluster/flask-aws-prod"
 
 
 def build(tier="prod", **backups) -> harness.Run:
     s = settings_for(tier, backups=backups)
-    wiring = AppWiring(
-        app_env=s.service.app_env, image_uri=IMAGE, repository_arn=REPOSITORY_ARN, database_host="db.internal",
-        database_port=5432, database_name="app", database_user="app_admin", database_replica_hosts=["r1.internal"],
-        redis_host="redis.internal", redis_port=6379, secret_key_arn=SECRET_ARNS["flask-secret-key"],
-        database_credentials_arn=SECRET_ARNS["database-credentials"],
-        redis_auth_token_arn=SECRET_ARNS["redis-auth-token"], kms_key_arn=KEY_ARN)
+    wiring = wiring_for(s)
 
     def program():
-        execution_role = aws.iam.Role("execution", assume_role_policy="{}")
         log_group = aws.cloudwatch.LogGroup("logs", name="/ecs/flask-aws-prod/app")
         BackupJobs("backups", s.backups, s.service, wiring=wiring, context=CONTEXT, name_prefix=f"flask-aws-{tier}",
-                   cluster_arn=CLUSTER_ARN, execution_role=execution_role, log_group=log_group,
+                   cluster_arn=CLUSTER_ARN, log_group=log_group,
                    cpu_architecture="ARM64", subnet_ids=["subnet-p1", "subnet-p2"], security_group_id=APP_SG,
                    protect=s.protect, key_deletion_window_days=30)
     return harness.run(program)
@@ -76,12 +70,28 @@ def test_task_definitions_are_valid_and_run_the_backup_commands_in_the_app_image
         assert c["readonlyRootFilesystem"] is True and c["mountPoints"][0]["containerPath"] == "/tmp"
         assert c["logConfiguration"]["options"]["awslogs-stream-prefix"] == job
         env = {e["name"]: e["value"] for e in c["environment"]}
-        assert CONTRACT <= set(env) and env["RUN_MIGRATIONS"] == "false"
+        # The database's variables, verified TLS included; nothing of the serving contract (Redis, keys, Gunicorn).
+        assert (env["DATABASE_HOST"], env["DATABASE_SSLMODE"], env["DATABASE_SSLROOTCERT"]) == (
+            "db.example.internal", "verify-full", RDS_CA_BUNDLE)
+        assert not {"REDIS_HOST", "SECRET_KEY_SECRET_ARN", "DATABASE_SECRET_ARN", "WEB_CONCURRENCY"} & set(env)
         assert env["BACKUP_BUCKET"] == run.named("backups-bucket", "aws:s3/bucket:Bucket").outputs["bucket"]
         assert env["BACKUP_KMS_KEY_ID"] == run.named("backups-key", "aws:kms/key:Key").outputs["arn"]
         assert (env["BACKUP_PREFIX"], env["BACKUP_RETENTION_DAYS"], env["BACKUP_PART_SIZE_MB"]) == \
             ("postgres", "35", "16")
-        assert {s["name"] for s in c["secrets"]} == {"SECRET_KEY", "DATABASE_PASSWORD", "REDIS_AUTH_TOKEN"}
+        # Each job logs in as its own role, and is given nothing else.
+        login = SECRET_ARNS[f"database-{job}"]
+        assert {s["name"]: s["valueFrom"] for s in c["secrets"]} == {
+            "DATABASE_USER": f"{login}:username::", "DATABASE_PASSWORD": f"{login}:password::"}
+
+
+def test_the_jobs_execution_role_reads_only_the_backup_and_drill_logins():
+    run = build()
+    policy = json.loads(run.named("backups-execution", "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert sorted(by_sid["ReadTheSecrets"]["Resource"]) == sorted(
+        [SECRET_ARNS["database-backup"], SECRET_ARNS["database-drill"]])
+    assert by_sid["PullTheImage"]["Resource"] == REPOSITORY_ARN and by_sid["DecryptTheSecrets"]["Resource"] == KEY_ARN
+    assert policy_findings(policy) == []
 
 
 def test_the_task_commands_are_commands_the_application_has():
@@ -152,7 +162,7 @@ def test_the_scheduler_may_start_only_these_tasks_on_this_cluster():
     assert by_sid["RunTheJobs"]["Resource"] == [f"{families}backup:*", f"{families}drill:*"]
     assert by_sid["RunTheJobs"]["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
     passed = {run.named("backups-task", "aws:iam/role:Role").outputs["arn"],
-              run.named("execution", "aws:iam/role:Role").outputs["arn"]}
+              run.named("backups-execution", "aws:iam/role:Role").outputs["arn"]}
     assert set(by_sid["PassTheTaskRoles"]["Resource"]) == passed
     assert by_sid["PassTheTaskRoles"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}

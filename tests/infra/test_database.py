@@ -9,6 +9,7 @@ from infra.offline import harness
 from tests.infra.conftest import KEY_ARN, settings_for
 
 CLIENT_SG = "sg-0123456789abcdef0"
+ROTATION_SG = "sg-0fedcba9876543210"
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 
 
@@ -16,7 +17,8 @@ def build(tier="prod", protect=True, **database) -> harness.Run:
     s = settings_for(tier, database=database)
     return harness.run(lambda: Database(
         "database", s.database, name_prefix=f"flask-aws-{tier}", vpc_id="vpc-1", subnet_ids=["s-1", "s-2", "s-3"],
-        zones=ZONES, client_security_group_id=CLIENT_SG, kms_key_arn=KEY_ARN, password="p@ss-not-printed",
+        zones=ZONES, client_security_group_id=CLIENT_SG, rotation_security_group_id=ROTATION_SG, kms_key_arn=KEY_ARN,
+        password="p@ss-not-printed",
         log_retention_days=s.logs.retention_days, protect=protect))
 
 
@@ -27,12 +29,13 @@ def instances(run):
     return primary[0], sorted((r for r in rds if r not in primary), key=lambda r: r.name)
 
 
-def test_only_the_client_group_reaches_5432():
+def test_only_the_application_and_the_rotation_functions_reach_5432():
     run = build()
-    (rule,) = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert rule.inputs["referencedSecurityGroupId"] == CLIENT_SG
-    assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
-    assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
+    rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert sorted(r.inputs["referencedSecurityGroupId"] for r in rules) == sorted([CLIENT_SG, ROTATION_SG])
+    for rule in rules:
+        assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
+        assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
     assert "ingress" not in run.one("aws:ec2/securityGroup:SecurityGroup").inputs
 
 
@@ -58,6 +61,8 @@ def test_primary_is_encrypted_private_backed_up_and_protected():
     assert i["copyTagsToSnapshot"] is True and i["deletionProtection"] is True
     assert i["skipFinalSnapshot"] is False
     assert i["finalSnapshotIdentifier"].startswith("flask-aws-prod-db-final-")
+    # The first password only: the master login's rotation owns it after, and a deploy must not set it back.
+    assert primary.ignore_changes == ["password"]
     assert len(i["finalSnapshotIdentifier"]) > len("flask-aws-prod-db-final-")
     assert i["performanceInsightsEnabled"] is True and i["performanceInsightsKmsKeyId"] == KEY_ARN
     assert i["monitoringInterval"] == 60 and i["monitoringRoleArn"].startswith("arn:aws:iam::")
@@ -91,9 +96,10 @@ def test_replicas_follow_the_primary_across_azs(count):
         i = replica.inputs
         assert i["replicateSourceDb"] == primary.outputs["identifier"]
         assert i["skipFinalSnapshot"] is True and i["publiclyAccessible"] is False
-        for inherited in ("username", "password", "dbName", "engine", "kmsKeyId", "backupRetentionPeriod",
-                          "dbSubnetGroupName"):
+        for inherited in ("username", "password", "dbName", "engine", "backupRetentionPeriod", "dbSubnetGroupName"):
             assert inherited not in i, inherited
+        # Encryption is stated, with the primary's key, not left to inheritance.
+        assert i["storageEncrypted"] is True and i["kmsKeyId"] == KEY_ARN == primary.inputs["kmsKeyId"]
         assert i["vpcSecurityGroupIds"] == primary.inputs["vpcSecurityGroupIds"]
     zones = [r.inputs["availabilityZone"] for r in replicas]
     assert len(set(zones)) == min(count, len(ZONES))

@@ -6,13 +6,13 @@ import json
 import pytest
 
 from infra import sizing
-from infra.components.monitoring import failed_job_pattern
+from infra.components.monitoring import failed_job_pattern, failed_rotation_pattern
 from infra.offline import harness
 from tests.infra.checks import metric_alarm_problems
 
 ALL = {"http-5xx", "p99-response", "unhealthy-targets", "task-cpu", "task-memory", "running-tasks", "database-cpu",
        "database-free-storage", "database-connections", "cache-cpu", "cache-memory", "cache-evictions",
-       "replica-lag", "backup-failed"}
+       "replica-lag", "backup-failed", "rotation-failed"}
 
 
 def alarms(run) -> dict:
@@ -94,7 +94,7 @@ def test_the_topic_takes_alarms_and_the_backup_job_rule_and_the_key_lets_them(st
     document = json.loads(run.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
     by_sid = {s["Sid"]: s for s in document["Statement"]}
     rules = [r.outputs["arn"] for r in run.of_type("aws:cloudwatch/eventRule:EventRule")]
-    assert sorted(by_sid["BackupJobEventsPublish"]["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(rules)
+    assert sorted(by_sid["FailureEventsPublish"]["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(rules)
     assert by_sid["AlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert by_sid["DenyInsecureTransport"]["Effect"] == "Deny"
     key_policy = json.loads(run.named("secrets-key", "aws:kms/key:Key").inputs["policy"])
@@ -117,7 +117,9 @@ def test_the_failed_job_rule_watches_the_backup_families_for_a_non_zero_exit(sta
     assert pattern["detail"]["$or"] == [{"containers": {"exitCode": [{"anything-but": 0}]}},
                                         {"stopCode": ["TaskFailedToStart"]}]
     assert pattern["detail"]["lastStatus"] == ["STOPPED"] and pattern["detail-type"] == ["ECS Task State Change"]
-    assert not dev_without_backups.of_type("aws:cloudwatch/eventRule:EventRule")  # no jobs, no AWS Backup in dev
+    # No jobs and no AWS Backup in dev: the one rule left is the rotations'.
+    assert [r.name for r in dev_without_backups.of_type("aws:cloudwatch/eventRule:EventRule")] == [
+        "monitoring-failed-rotations"]
 
 
 def test_failed_backups_are_also_an_alarm_state(stacks):
@@ -125,7 +127,8 @@ def test_failed_backups_are_also_an_alarm_state(stacks):
     for run in stacks.values():
         alarm = alarms(run)["backup-failed"]
         rules = {q["metric"]["dimensions"]["RuleName"] for q in alarm["metricQueries"] if "metric" in q}
-        assert rules == {r.inputs["name"] for r in run.of_type("aws:cloudwatch/eventRule:EventRule")}
+        assert rules == {r.inputs["name"] for r in run.of_type("aws:cloudwatch/eventRule:EventRule")} - {
+            f"flask-aws-{run.stack}-failed-rotations"}
     assert alarms(stacks["prod"])["backup-failed"]["metricQueries"][-1]["expression"] == "MAX([m1, m2])"
 
 
@@ -145,3 +148,23 @@ def test_the_dashboard_shows_every_alarm(stacks):
     arns = {a.outputs["arn"] for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert set(body["widgets"][0]["properties"]["alarms"]) == arns
     assert {w["properties"]["annotations"]["alarms"][0] for w in body["widgets"][1:]} == arns
+
+
+def test_a_failed_rotation_reaches_the_topic_and_is_an_alarm_state(stacks):
+    """Secrets Manager's RotationFailed event for each of the stack's rotated secrets goes to the topic (naming the
+    secret); an error of any rotation function is an alarm (on the dashboard, and needing no CloudTrail event)."""
+    for run in stacks.values():
+        rule = run.named("monitoring-failed-rotations", "aws:cloudwatch/eventRule:EventRule")
+        pattern = json.loads(rule.inputs["eventPattern"])
+        rotated = [r.inputs["secretId"] for r in run.of_type("aws:secretsmanager/secretRotation:SecretRotation")]
+        assert len(rotated) == 6
+        ids = pattern["detail"]["additionalEventData"]["SecretId"]
+        assert sorted(ids) == sorted(rotated) and pattern == failed_rotation_pattern(ids)
+        assert pattern["detail"]["eventName"] == ["RotationFailed"]
+        alarm = alarms(run)["rotation-failed"]
+        functions = {q["metric"]["dimensions"]["FunctionName"] for q in alarm["metricQueries"] if "metric" in q}
+        deployed = {f.inputs["name"] for f in run.of_type("aws:lambda/function:Function")} | {
+            a.inputs["parameters"]["functionName"]
+            for a in run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")}
+        assert functions == deployed and len(functions) == 3
+        assert alarm["metricQueries"][-1]["expression"] == "MAX([m1, m2, m3])"

@@ -41,17 +41,23 @@ def first(resources, resource_type, where=lambda r: True):
     return next(r for r in resources if r.resource_type == resource_type and where(r))
 
 
-def set_container(resources, key, value, *, env=None, drop_secret=None):
+def set_container(resources, key, value, *, env=None, drop_env=(), secrets=None):
+    """Change the serving container of the service's task (the one with a port)."""
     task = first(resources, "aws:ecs/taskDefinition:TaskDefinition", lambda r: "portMappings" in r.props[
         "containerDefinitions"])
-    (container,) = json.loads(task.props["containerDefinitions"])
+    definitions = json.loads(task.props["containerDefinitions"])
+    container = next(c for c in definitions if c.get("portMappings"))
     if key:
         container[key] = value
-    if env:
-        container["environment"] += [{"name": k, "value": v} for k, v in env.items()]
-    if drop_secret:
-        container["secrets"] = [s for s in container["secrets"] if s["name"] != drop_secret]
-    task.props["containerDefinitions"] = json.dumps([container])
+    container["environment"] = [e for e in container["environment"] if e["name"] not in drop_env]
+    container["environment"] += [{"name": k, "value": v} for k, v in (env or {}).items()]
+    container["secrets"] += [{"name": k, "valueFrom": v} for k, v in (secrets or {}).items()]
+    task.props["containerDefinitions"] = json.dumps(definitions)
+
+
+def login_arn(resources, kind: str) -> str:
+    return first(resources, "aws:secretsmanager/secret:Secret",
+                 lambda r: (r.props.get("tags") or {}).get("DatabaseLogin") == kind).props["arn"]
 
 
 def test_every_stack_passes_its_mandatory_rules(stacks):
@@ -69,7 +75,7 @@ BREAKS = {
     "security-headers": lambda rs: first(rs, "aws:lb/listener:Listener", lambda r: r.props["port"] == 443).props
     .pop("routingHttpResponseStrictTransportSecurityHeaderValue"),
     "debug-off-secret-key-from-a-secret": lambda rs: set_container(rs, None, None, env={"FLASK_DEBUG": "1"},
-                                                                   drop_secret="SECRET_KEY"),
+                                                                   drop_env=["SECRET_KEY_SECRET_ARN"]),
     "wsgi-server-behind-a-proxy": lambda rs: first(rs, "aws:ecs/service:Service").props.update(loadBalancers=[]),
     "connection-pooling-within-budget": lambda rs: first(rs, "aws:appautoscaling/target:Target").props.update(
         maxCapacity=500),
@@ -89,6 +95,12 @@ BREAKS = {
     "no-wildcard-iam": lambda rs: first(rs, "aws:iam/rolePolicy:RolePolicy").props.update(policy=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})),
     "error-tracking": lambda rs: None,  # already violated: the stack sets no SENTRY_DSN
+    "database-credentials-least-privilege": lambda rs: set_container(rs, None, None, secrets={
+        "DATABASE_PASSWORD": login_arn(rs, "master") + ":password::"}),
+    "secrets-rotated": lambda rs: rs.remove(first(rs, "aws:secretsmanager/secretRotation:SecretRotation",
+                                                  lambda r: r.name == "rotation-runtime")),
+    "tls-verified": lambda rs: set_container(rs, None, None, drop_env=["DATABASE_SSLMODE"],
+                                             env={"DATABASE_SSLMODE": "require"}),
 }
 
 
@@ -113,13 +125,14 @@ def test_the_policy_config_files_are_the_levels(tmp_path):
 def test_the_plan_prints_the_checklist_and_fails_on_a_mandatory_violation(cached_runs, monkeypatch, capsys):
     assert plan.main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
-    assert "Deployment checklist (policy pack infra/policy): 15 rules, 0 mandatory violated" in out
+    assert "Deployment checklist (policy pack infra/policy): 18 rules, 0 mandatory violated" in out
     monkeypatch.setitem(rules.LEVELS["prod"], "error-tracking", EnforcementLevel.MANDATORY)
     assert plan.main(["--stack", "prod"]) == 1
     assert "FAIL  error-tracking (mandatory)" in capsys.readouterr().out
     assert plan.main(["--stack", "prod", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)["checklist"]
-    assert {"policy": "error-tracking", "level": "mandatory"}.items() <= report[-1].items()
+    (tracking,) = [r for r in report if r["policy"] == "error-tracking"]
+    assert tracking["level"] == "mandatory" and tracking["violations"]
 
 
 def test_the_pack_speaks_the_analyzer_protocol():
@@ -156,13 +169,9 @@ def test_the_rules_close_the_gaps_a_review_found(prod):
                                                           "TopicSubscription"]) == [
         "the alarm topic has no subscriber: set monitoring.alarmEmails"]
 
-    def no_app_env(rs):
-        task = first(rs, "aws:ecs/taskDefinition:TaskDefinition", lambda r: r.name == "service-task")
-        (container,) = json.loads(task.props["containerDefinitions"])
-        container["environment"] = [e for e in container["environment"] if e["name"] != "APP_ENV"]
-        task.props["containerDefinitions"] = json.dumps([container])
     assert any("APP_ENV=(unset: development)" in v
-               for v in violations("debug-off-secret-key-from-a-secret", prod, no_app_env))
+               for v in violations("debug-off-secret-key-from-a-secret", prod,
+                                   lambda rs: set_container(rs, None, None, drop_env=["APP_ENV"])))
 
 
 def test_the_backup_rule_holds_what_the_tier_requires(prod):
@@ -186,3 +195,63 @@ def test_the_backup_rule_holds_what_the_tier_requires(prod):
     assert violations("backups-and-restore-drill", prod, no_copy, tier="prod") == [
         "no AWS Backup rule copies the snapshots to a vault in a second region"]
     assert violations("backups-and-restore-drill", prod, no_copy, tier="staging") == []
+
+
+def test_no_serving_container_gets_or_may_read_the_master_or_owner_login(prod):
+    """Every way the web task could hold a privileged login: injected, by the migration step's variable names,
+    pointed at by DATABASE_SECRET_ARN, named as DATABASE_USER, or readable by its task role."""
+    rule = "database-credentials-least-privilege"
+    owner = login_arn(prod, "owner")
+    assert violations(rule, prod, lambda rs: set_container(rs, None, None, env={"DATABASE_MASTER_USER": "x"}))
+    assert violations(rule, prod, lambda rs: set_container(rs, None, None, drop_env=["DATABASE_SECRET_ARN"],
+                                                           env={"DATABASE_SECRET_ARN": owner}))
+    assert violations(rule, prod, lambda rs: set_container(rs, None, None, env={"DATABASE_USER": "app_admin"}))
+
+    def task_role_reads_the_owner(rs):
+        grant = first(rs, "aws:iam/rolePolicy:RolePolicy", lambda r: r.name == "service-task-secrets")
+        document = json.loads(grant.props["policy"])
+        document["Statement"][0]["Resource"].append(owner)
+        grant.props["policy"] = json.dumps(document)
+    assert violations(rule, prod, task_role_reads_the_owner) == [
+        f"task flask-aws-prod-app: its task role may read {owner} (the master or owner login)"]
+    # The migration container holds them by design: it serves nothing.
+    migrate = [c for c in json.loads(first(prod, "aws:ecs/taskDefinition:TaskDefinition", lambda r: r.name ==
+                                           "service-task").props["containerDefinitions"]) if c["name"] == "migrate"]
+    assert login_arn(prod, "master") in json.dumps(migrate) and violations(rule, prod, lambda rs: None) == []
+
+
+def test_every_secret_declares_its_rotation_and_a_login_rotates_on_a_schedule(prod):
+    rule = "secrets-rotated"
+
+    def tag(kind, value):
+        def change(rs):
+            secret = first(rs, "aws:secretsmanager/secret:Secret",
+                           lambda r: (r.props.get("tags") or {}).get("DatabaseLogin") == kind)
+            secret.props["tags"] = {**secret.props["tags"], "Rotation": value}
+        return change
+    assert violations(rule, prod, tag("owner", "runbook")) == [
+        "secret database-logins-owner: rotation runbook; a database login rotates on a schedule, any other secret "
+        "says how (tag Rotation: scheduled or runbook)"]
+
+    def no_schedule(rs):
+        rotation = first(rs, "aws:secretsmanager/secretRotation:SecretRotation", lambda r: r.name == "rotation-master")
+        rotation.props["rotationRules"] = {}
+    assert violations(rule, prod, no_schedule) == ["secret database-logins-master: its rotation has no function or "
+                                                   "no schedule"]
+    untagged = lambda rs: first(rs, "aws:secretsmanager/secret:Secret", lambda r: r.name == "secrets-redis-auth-token"  # noqa: E731
+                                ).props.update(tags={})
+    assert violations(rule, prod, untagged)
+
+
+def test_tls_is_verified_as_the_tier_requires(prod):
+    rule = "tls-verified"
+    dev_like = lambda rs: set_container(rs, None, None, drop_env=["DATABASE_SSLMODE"],  # noqa: E731
+                                        env={"DATABASE_SSLMODE": "verify-ca"})
+    assert violations(rule, prod, dev_like, tier="prod")  # prod requires verify-full
+    assert violations(rule, prod, dev_like, tier="dev") == []  # dev requires none, but verification all the same
+    assert violations(rule, prod, lambda rs: set_container(rs, None, None, drop_env=["DATABASE_SSLMODE"],
+                                                           env={"DATABASE_SSLMODE": "require"}), tier="dev")
+    assert violations(rule, prod, lambda rs: set_container(rs, None, None, drop_env=["DATABASE_SSLROOTCERT"])) == [
+        "container app: no DATABASE_SSLROOTCERT to verify the server against"]
+    assert violations(rule, prod, lambda rs: set_container(rs, None, None, drop_env=["REDIS_TLS"])) == [
+        "container app: Redis without TLS (REDIS_TLS)"]

@@ -1,16 +1,24 @@
-"""Secrets component: the stack key and the generated secrets."""
+"""Secrets component: the stack key and the generated secrets; the database logins' secrets (DatabaseLogins)."""
 
 import json
 
-from infra.components.secrets import REDIS_AUTH_SPECIALS, Secrets
+from infra.components.logins import DatabaseLogins
+from infra.components.secrets import PULUMI_LABEL, REDIS_AUTH_SPECIALS, Secrets
 from infra.offline import harness
-from tests.infra.conftest import CONTEXT, settings_for
+from tests.infra.conftest import CONTEXT, KEY_ARN, settings_for
 
 
 def build(tier="staging", protect=True, **secrets) -> harness.Run:
     s = settings_for(tier, secrets=secrets)
     return harness.run(lambda: Secrets("secrets", s.secrets, context=CONTEXT, name_prefix="flask-aws-test",
-                                       database_username="app_admin", protect=protect))
+                                       protect=protect))
+
+
+def build_logins(tier="prod") -> harness.Run:
+    s = settings_for(tier)
+    return harness.run(lambda: DatabaseLogins(
+        "database-logins", s.database, s.secrets, name_prefix="flask-aws-test", kms_key_arn=KEY_ARN,
+        host="db.example.internal", port=5432, master_password="master-password-1", protect=True))
 
 
 def test_key_rotates_and_is_protected():
@@ -39,7 +47,7 @@ def test_each_secret_is_encrypted_with_the_stack_key_and_has_the_tier_recovery_w
         run = build(tier)
         key_arn = run.one("aws:kms/key:Key").outputs["arn"]
         secrets = run.of_type("aws:secretsmanager/secret:Secret")
-        assert len(secrets) == 3
+        assert len(secrets) == 2
         assert all(s.inputs["kmsKeyId"] == key_arn for s in secrets)
         assert all(s.inputs["recoveryWindowInDays"] == window for s in secrets)
 
@@ -57,7 +65,7 @@ def test_redis_token_fits_elasticache_rules():
 def test_secret_values_are_secret_and_never_printed():
     run = build()
     versions = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert len(versions) == 3
+    assert len(versions) == 2
     generated = [r.outputs["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")]
     for version in versions:
         assert version.redacted["secretString"] == harness.SECRET
@@ -65,11 +73,51 @@ def test_secret_values_are_secret_and_never_printed():
     assert not any(value in printed for value in generated)
 
 
-def test_database_credentials_hold_username_and_password_as_json():
+def test_the_flask_key_set_starts_with_a_current_and_a_next_key():
     run = build()
-    version = run.named("secrets-database-credentials-value")
-    password = run.named("secrets-database-password").outputs["result"]
-    assert json.loads(version.inputs["secretString"]) == {"username": "app_admin", "password": password}
+    keys = json.loads(run.named("secrets-flask-secret-key-value").inputs["secretString"])
+    assert set(keys) == {"current", "next", "previous"} and keys["previous"] == ""
+    assert len(keys["current"]) == len(keys["next"]) == 64 and keys["current"] != keys["next"]
+
+
+def test_a_deploy_never_writes_a_rotated_value_back():
+    """Rotation moves AWSCURRENT on; the version Pulumi wrote keeps a label of its own so Secrets Manager never
+    deletes it (Pulumi would write it again as AWSCURRENT), and its value is never compared again."""
+    for run in (build(), build_logins()):
+        for version in run.of_type("aws:secretsmanager/secretVersion:SecretVersion"):
+            assert version.inputs["versionStages"] == ["AWSCURRENT", PULUMI_LABEL]
+            assert set(version.ignore_changes) == {"secretString", "versionStages"}
+
+
+def test_every_secret_says_how_it_rotates():
+    tags = {r.name: r.inputs["tags"]["Rotation"] for r in build().of_type("aws:secretsmanager/secret:Secret")}
+    assert tags == {"secrets-flask-secret-key": "scheduled", "secrets-redis-auth-token": "runbook"}
+
+
+def test_each_database_login_has_its_own_secret_shaped_for_the_rotation_functions():
+    run = build_logins()
+    values = {r.name.removesuffix("-value").removeprefix("database-logins-"): json.loads(r.inputs["secretString"])
+              for r in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
+    assert set(values) == {"master", "owner", "runtime", "backup", "drill"}
+    users = {kind: value["username"] for kind, value in values.items()}
+    assert users == {"master": "app_admin", "owner": "app_owner", "runtime": "app_runtime", "backup": "app_backup",
+                     "drill": "app_drill"}
+    for value in values.values():
+        assert {k: value[k] for k in ("engine", "host", "port", "dbname")} == \
+            {"engine": "postgres", "host": "db.example.internal", "port": 5432, "dbname": "app"}
+    assert values["master"]["password"] == "master-password-1"
+    assert len({value["password"] for value in values.values()}) == 5
+    # The multi-user scheme (the runtime login) names the secret allowed to change it: the master's.
+    master = run.named("database-logins-master", "aws:secretsmanager/secret:Secret").outputs["arn"]
+    assert values["runtime"]["masterarn"] == master and all("masterarn" not in v for k, v in values.items()
+                                                            if k != "runtime")
+    secrets = run.of_type("aws:secretsmanager/secret:Secret")
+    assert all(s.inputs["kmsKeyId"] == KEY_ARN and s.protect and s.inputs["tags"]["Rotation"] == "scheduled"
+               for s in secrets)
+    assert sorted(s.inputs["tags"]["DatabaseLogin"] for s in secrets) == ["backup", "drill", "master", "owner",
+                                                                          "runtime"]
+    assert all(v.redacted["secretString"] == harness.SECRET
+               for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion"))
 
 
 def test_dev_does_not_protect():

@@ -6,31 +6,22 @@ import pulumi_aws as aws
 import pytest
 
 from infra.components.service import ContainerService, steady_state_timeout_minutes
-from infra.components.task import AppWiring
+from infra.components.task import MIGRATION_COMMAND, RDS_CA_BUNDLE
 from infra.offline import harness
 from tests.infra.checks import policy_findings, task_definition_problems
-from tests.infra.conftest import CONTEXT, KEY_ARN, settings_for
+from tests.infra.conftest import CONTEXT, IMAGE, KEY_ARN, REPOSITORY_ARN, SECRET_ARNS, settings_for, wiring_for
 
-IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flask-aws-prod/app@sha256:" + "c" * 64
-SECRET_ARNS = {name: f"arn:aws:secretsmanager:eu-west-1:{harness.ACCOUNT}:secret:flask-aws-prod/{name}-AbCdEf"
-               for name in ("flask-secret-key", "database-credentials", "redis-auth-token")}
-REPOSITORY_ARN = f"arn:aws:ecr:eu-west-1:{harness.ACCOUNT}:repository/flask-aws-prod/app"
 APP_SG, ALB_SG = "sg-0a0a0a0a0a0a0a0a0", "sg-0b0b0b0b0b0b0b0b0"
 CONTRACT = {"APP_ENV", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE", "GUNICORN_TIMEOUT",
             "GUNICORN_GRACEFUL_TIMEOUT", "PROXY_COUNT", "FORWARDED_ALLOW_IPS", "DATABASE_HOST", "DATABASE_SSLMODE",
-            "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER", "DATABASE_REPLICA_HOSTS", "DB_POOL_SIZE",
-            "DB_MAX_OVERFLOW", "REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "RUN_MIGRATIONS", "LOG_LEVEL", "AWS_REGION"}
+            "DATABASE_SSLROOTCERT", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_SECRET_ARN", "DATABASE_REPLICA_HOSTS",
+            "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH_SECRET_ARN",
+            "SECRET_KEY_SECRET_ARN", "LOG_LEVEL", "AWS_REGION"}
 
 
 def build(tier="prod", **service) -> harness.Run:
     s = settings_for(tier, service=service)
-    wiring = AppWiring(
-        app_env=s.service.app_env, image_uri=IMAGE, repository_arn=REPOSITORY_ARN,
-        database_host="db.example.internal", database_port=5432, database_name="app", database_user="app_admin",
-        database_replica_hosts=["r1.example.internal", "r2.example.internal"], redis_host="redis.example.internal",
-        redis_port=6379, secret_key_arn=SECRET_ARNS["flask-secret-key"],
-        database_credentials_arn=SECRET_ARNS["database-credentials"],
-        redis_auth_token_arn=SECRET_ARNS["redis-auth-token"], kms_key_arn=KEY_ARN)
+    wiring = wiring_for(s)
 
     def program():
         target_group = aws.lb.TargetGroup("tg", port=8000, protocol="HTTP", target_type="ip", vpc_id="vpc-1")
@@ -45,9 +36,13 @@ def build(tier="prod", **service) -> harness.Run:
     return harness.run(program)
 
 
+def containers(run) -> dict[str, dict]:
+    return {c["name"]: c for c in json.loads(
+        run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])}
+
+
 def container(run) -> dict:
-    (definition,) = json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
-    return definition
+    return containers(run)["app"]
 
 
 def test_task_definition_is_valid_for_register_task_definition():
@@ -58,8 +53,8 @@ def test_task_definition_is_valid_for_register_task_definition():
 def test_a_broken_container_definition_is_caught_by_the_model_check():
     inputs = dict(build().one("aws:ecs/taskDefinition:TaskDefinition").inputs)
     broken = json.loads(inputs["containerDefinitions"])
-    broken[0]["stopTimeout"] = "30"
-    broken[0]["portMappings"][0]["containerPortt"] = 1
+    broken[1]["stopTimeout"] = "30"
+    broken[1]["portMappings"][0]["containerPortt"] = 1
     inputs["containerDefinitions"] = json.dumps(broken)
     report = task_definition_problems(inputs)
     assert "stopTimeout" in report and "containerPortt" in report
@@ -80,11 +75,47 @@ def test_environment_follows_the_contract_and_secrets_never_sit_in_it():
     assert (env["WEB_CONCURRENCY"], env["DB_POOL_SIZE"], env["DB_MAX_OVERFLOW"]) == ("2", "5", "2")
     assert (env["GUNICORN_KEEPALIVE"], env["PROXY_COUNT"], env["REDIS_TLS"]) == ("75", "1", "true")
     assert env["APP_ENV"] == "production"
-    secrets = {s["name"]: s["valueFrom"] for s in c["secrets"]}
-    assert secrets == {"SECRET_KEY": SECRET_ARNS["flask-secret-key"],
-                       "DATABASE_PASSWORD": SECRET_ARNS["database-credentials"] + ":password::",
-                       "REDIS_AUTH_TOKEN": SECRET_ARNS["redis-auth-token"]}
-    assert not {"SECRET_KEY", "DATABASE_PASSWORD", "REDIS_AUTH_TOKEN"} & set(env)
+    # Nothing injected: the application reads its three rotating secrets itself and re-reads them when they rotate.
+    assert c["secrets"] == []
+    assert (env["DATABASE_SECRET_ARN"], env["REDIS_AUTH_SECRET_ARN"], env["SECRET_KEY_SECRET_ARN"]) == (
+        SECRET_ARNS["database-runtime"], SECRET_ARNS["redis-auth-token"], SECRET_ARNS["flask-secret-key"])
+    assert (env["DATABASE_SSLMODE"], env["DATABASE_SSLROOTCERT"]) == ("verify-full", RDS_CA_BUNDLE)
+    assert not {"SECRET_KEY", "DATABASE_USER", "DATABASE_PASSWORD", "REDIS_AUTH_TOKEN"} & set(env)
+
+
+def test_the_migration_step_runs_first_with_the_master_and_owner_logins_and_the_server_waits_for_it():
+    c = containers(build())
+    assert list(c) == ["migrate", "app"]
+    migrate = c["migrate"]
+    assert migrate["essential"] is False and migrate["command"] == MIGRATION_COMMAND
+    assert c["app"]["dependsOn"] == [{"containerName": "migrate", "condition": "SUCCESS"}]
+    env = {e["name"]: e["value"] for e in migrate["environment"]}
+    assert (env["DATABASE_RUNTIME_USER"], env["DATABASE_BACKUP_USER"], env["DATABASE_DRILL_USER"]) == (
+        "app_runtime", "app_backup", "app_drill")
+    assert (env["DATABASE_SSLMODE"], env["DATABASE_SSLROOTCERT"]) == ("verify-full", RDS_CA_BUNDLE)
+    secrets = {s["name"]: s["valueFrom"] for s in migrate["secrets"]}
+    arn = SECRET_ARNS
+    assert secrets == {
+        "DATABASE_USER": arn["database-owner"] + ":username::",
+        "DATABASE_PASSWORD": arn["database-owner"] + ":password::",
+        "DATABASE_MASTER_USER": arn["database-master"] + ":username::",
+        "DATABASE_MASTER_PASSWORD": arn["database-master"] + ":password::",
+        **{f"DATABASE_{kind.upper()}_PASSWORD": arn[f"database-{kind}"] + ":password::"
+           for kind in ("runtime", "backup", "drill")}}
+    assert not {"SECRET_KEY_SECRET_ARN", "REDIS_HOST", "DATABASE_SECRET_ARN", "PORT"} & set(env)
+
+
+def test_the_serving_container_holds_no_master_or_owner_secret_on_the_recorded_plan(stacks):
+    """On each stack as planned: the web container's definition names neither the master's nor the owner's
+    secret, and its task role may not read them."""
+    for run in stacks.values():
+        arns = json.loads(json.dumps(run.outputs["databaseLoginSecretArns"]))
+        task = run.named("service-task", "aws:ecs/taskDefinition:TaskDefinition")
+        (app,) = [c for c in json.loads(task.inputs["containerDefinitions"]) if c["name"] == "app"]
+        text = json.dumps(app)
+        assert arns["master"] not in text and arns["owner"] not in text and arns["runtime"] in text
+        role_policy = run.named("service-task-secrets", "aws:iam/rolePolicy:RolePolicy").inputs["policy"]
+        assert arns["master"] not in role_policy and arns["owner"] not in role_policy
 
 
 def test_container_logs_checks_health_stops_gracefully_and_writes_only_to_tmp():
@@ -109,16 +140,28 @@ def test_execution_role_may_do_exactly_what_starting_the_task_needs():
     assert by_sid["PullTheImage"]["Resource"] == REPOSITORY_ARN
     log_arn = run.one("aws:cloudwatch/logGroup:LogGroup").outputs["arn"]
     assert by_sid["WriteTheLogGroup"]["Resource"] == f"{log_arn}:log-stream:*"
-    assert sorted(by_sid["ReadTheSecrets"]["Resource"]) == sorted(SECRET_ARNS.values())
+    # What ECS injects: the migration step's logins, each secret once; never the Redis token or the Flask keys.
+    assert sorted(by_sid["ReadTheSecrets"]["Resource"]) == sorted(SECRET_ARNS[f"database-{kind}"] for kind in (
+        "owner", "master", "runtime", "backup", "drill"))
     assert by_sid["DecryptTheSecrets"]["Resource"] == KEY_ARN
     assert set(by_sid) == {"EcrLogin", "PullTheImage", "WriteTheLogGroup", "ReadTheSecrets", "DecryptTheSecrets"}
+
+
+def test_the_task_role_reads_the_three_secrets_the_application_reads_and_no_other():
+    policy = json.loads(build().named("service-task-secrets", "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ReadTheSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    assert sorted(by_sid["ReadTheSecrets"]["Resource"]) == sorted(
+        [SECRET_ARNS["database-runtime"], SECRET_ARNS["redis-auth-token"], SECRET_ARNS["flask-secret-key"]])
+    assert by_sid["DecryptTheSecrets"]["Condition"] == {
+        "StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}}
 
 
 @pytest.mark.parametrize("tier,exec_enabled", [("dev", True), ("prod", False)])
 def test_task_role_gets_ecs_exec_only_by_setting(tier, exec_enabled):
     run = build(tier)
-    task_policies = [p for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.startswith("service-task")]
-    assert bool(task_policies) is exec_enabled
+    exec_policies = [p for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if p.name == "service-task-exec"]
+    assert bool(exec_policies) is exec_enabled
     assert run.one("aws:ecs/service:Service").inputs["enableExecuteCommand"] is exec_enabled
 
 

@@ -113,6 +113,19 @@ BAD_VALUES = [
     ({"database": {"replicas": "two"}}, "database.replicas"),
     ({"protect": "yes"}, "protect"),
     ({"database": {"engineVersion": 15}}, "database.engineVersion"),
+    ({"database": {"runtimeRole": "app_owner"}}, "database.runtimeRole"),
+    ({"database": {"backupRole": "app_admin"}}, "database.backupRole"),
+    ({"database": {"drillRole": "app_runtime_clone"}}, "database.drillRole"),  # the rotation's alternate login
+    ({"database": {"ownerRole": "pg_owner"}}, "database.ownerRole"),
+    ({"database": {"runtimeRole": "App-Runtime"}}, "database.runtimeRole"),
+    ({"database": {"runtimeRole": "r" * 58}}, "database.runtimeRole"),  # 63 bytes with _clone at most
+    ({"database": {"sslMode": "prefer"}}, "database.sslMode"),
+    ({"database": {"sslMode": "verify-ca"}}, "database.sslMode"),  # staging requires verify-full
+    ({"secrets": {"masterRotationSchedule": "cron(0 1 ? * MON *)"}}, "secrets.masterRotationSchedule"),
+    ({"secrets": {"rotationSchedule": "rate(2 hours)"}}, "secrets.rotationSchedule"),  # Secrets Manager: 4 at least
+    ({"secrets": {"rotationSchedule": "every day"}}, "secrets.rotationSchedule"),
+    ({"secrets": {"rotationSchedule": "rate(30 days)"}}, None),
+    ({"service": {"runMigrations": True}}, "service.runMigrations"),  # the migration step replaced it
 ]
 
 
@@ -142,8 +155,8 @@ def test_prod_rules(groups, key):
 
 
 def test_dev_may_turn_off_what_prod_may_not():
-    dev = settings_for("dev", database={"deletionProtection": False, "backupRetentionDays": 0})
-    assert dev.database.backup_retention_days == 0
+    dev = settings_for("dev", database={"deletionProtection": False, "backupRetentionDays": 0, "sslMode": "require"})
+    assert dev.database.backup_retention_days == 0 and dev.database.ssl_mode == "require"
 
 
 def test_several_bad_values_are_all_listed_at_once():

@@ -151,15 +151,16 @@ def test_prod_serving_path(stacks):
 def test_the_task_runs_the_pushed_image_by_digest_with_the_stack_wiring(stacks):
     run = stacks["prod"]
     task = run.named("service-task", "aws:ecs/taskDefinition:TaskDefinition")
-    (container,) = json.loads(task.inputs["containerDefinitions"])
-    assert container["image"] == run.outputs["imageUri"] == run.one("docker:index/image:Image").outputs[
-        "repoDigest"]
+    migrate, container = json.loads(task.inputs["containerDefinitions"])
+    assert container["image"] == migrate["image"] == run.outputs["imageUri"] == run.one(
+        "docker:index/image:Image").outputs["repoDigest"]
     env = {e["name"]: e["value"] for e in container["environment"]}
     assert env["DATABASE_HOST"] == run.outputs["databaseAddress"]
     assert env["DATABASE_REPLICA_HOSTS"].split(",") == run.outputs["databaseReplicaAddresses"]
     assert env["REDIS_HOST"] == run.outputs["redisPrimaryEndpoint"]
-    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-    assert secrets["SECRET_KEY"] == run.outputs["secretKeySecretArn"]
+    assert env["SECRET_KEY_SECRET_ARN"] == run.outputs["secretKeySecretArn"]
+    assert env["DATABASE_SECRET_ARN"] == run.outputs["databaseLoginSecretArns"]["runtime"]
+    assert env["REDIS_AUTH_SECRET_ARN"] == run.outputs["redisAuthTokenSecretArn"]
 
 
 def test_a_prebuilt_image_is_deployed_without_a_build():
@@ -167,8 +168,8 @@ def test_a_prebuilt_image_is_deployed_without_a_build():
     run = harness.run_stack("prod", {"image": {"uri": uri}})
     assert run.of_type("docker:index/image:Image") == []
     task = run.named("service-task", "aws:ecs/taskDefinition:TaskDefinition")
-    (container,) = json.loads(task.inputs["containerDefinitions"])
-    assert container["image"] == uri == run.outputs["imageUri"]
+    assert [c["image"] for c in json.loads(task.inputs["containerDefinitions"])] == [uri, uri]
+    assert uri == run.outputs["imageUri"]
 
 
 def test_dev_serves_plain_http_on_the_load_balancer_name(stacks):
@@ -191,7 +192,7 @@ def test_exports_for_the_next_layer_and_no_secret_in_them(stacks, stack):
     for key in ("url", "clusterName", "serviceName", "logGroupName", "ecrRepositoryUrl", "imageUri",
                 "vpcId", "publicSubnetIds", "privateSubnetIds", "isolatedSubnetIds", "appSecurityGroupId",
                 "databaseAddress", "databasePort", "databaseReplicaAddresses", "redisPrimaryEndpoint", "redisPort",
-                "secretKeySecretArn", "redisAuthTokenSecretArn", "databaseCredentialsSecretArn"):
+                "secretKeySecretArn", "redisAuthTokenSecretArn", "databaseLoginSecretArns"):
         assert key in run.outputs, key
     printed = json.dumps(run.as_json())
     for password in run.of_type("random:index/randomPassword:RandomPassword"):
