@@ -51,6 +51,9 @@ KEY_PROPERTIES = {
     "aws:ecs/cluster:Cluster": ["name"],
     "aws:ecs/taskDefinition:TaskDefinition": ["family", "cpu", "memory"],
     "aws:ecs/service:Service": ["name", "desiredCount"],
+    "aws:secretsmanager/secretRotation:SecretRotation": ["rotationRules.scheduleExpression", "rotateImmediately"],
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": ["name", "semanticVersion"],
+    "aws:lambda/function:Function": ["name", "runtime"],
     "aws:appautoscaling/target:Target": ["minCapacity", "maxCapacity"],
     "aws:appautoscaling/policy:Policy": ["policyType"],
 }
@@ -73,15 +76,37 @@ def warnings(run: harness.Run) -> list[str]:
     return found
 
 
+def containers(task: harness.Recorded) -> list[str]:
+    """A task definition's containers, one line each: what runs, in which order, with which login and TLS."""
+    lines = []
+    for c in json.loads(task.inputs["containerDefinitions"]):
+        env = {e["name"]: e["value"] for e in c.get("environment", [])}
+        parts = [f"container {c['name']}:", "essential" if c.get("essential", True) else "runs first, then exits"]
+        if c.get("command"):
+            parts.append(f"runs `{' '.join(c['command'])}`")
+        parts += [f"after {d['containerName']} ({d['condition']})" for d in c.get("dependsOn", [])]
+        if env.get("DATABASE_SSLMODE"):
+            parts.append(f"DATABASE_SSLMODE={env['DATABASE_SSLMODE']}")
+        injected = sorted(secret["name"] for secret in c.get("secrets", []))
+        parts.append(f"injected: {', '.join(injected)}" if injected else "nothing injected")
+        reads = sorted(name for name in env if name.endswith("_SECRET_ARN"))
+        if reads:
+            parts.append(f"reads itself: {', '.join(reads)}")
+        lines.append(" ".join(parts[:1]) + " " + "; ".join(parts[1:]))
+    return lines
+
+
 def tree(run: harness.Run) -> str:
     urns = {r.urn for r in run.resources}
     lines = [f"Plan of stack '{run.stack}' ({run.project}, {run.region}): {len(run.resources)} resources", ""]
 
     def show(resource: harness.Recorded, depth: int) -> None:
-        props = [f"{key}={_short(resource.redacted[key])}" for key in KEY_PROPERTIES.get(resource.type, [])
-                 if resource.redacted.get(key) not in (None, "", [])]
+        props = [f"{key}={_short(value)}" for key in KEY_PROPERTIES.get(resource.type, [])
+                 if (value := _at(resource.redacted, key)) not in (None, "", [])]
         flags = " [protected]" if resource.protect else ""
         lines.append(f"{'  ' * depth}- {resource.name} ({resource.type}){flags}  {' '.join(props)}".rstrip())
+        if resource.type == "aws:ecs/taskDefinition:TaskDefinition":
+            lines.extend(f"{'  ' * (depth + 1)}  {line}" for line in containers(resource))
         for child in run.children(resource):
             show(child, depth + 1)
 
@@ -97,6 +122,13 @@ def tree(run: harness.Run) -> str:
     outputs = run.as_json()["outputs"]
     lines += [f"  {key}: {_short(value, 200)}" for key, value in outputs.items()]
     return "\n".join(lines)
+
+
+def _at(values: dict, key: str):
+    """A property by its name, or a nested one by a dotted name (rotationRules.scheduleExpression)."""
+    for part in key.split("."):
+        values = values.get(part) if isinstance(values, dict) else None
+    return values
 
 
 def _short(value, limit: int = 60) -> str:

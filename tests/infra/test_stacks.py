@@ -215,3 +215,18 @@ def test_invalid_stack_config_stops_before_any_resource_and_lists_every_problem(
     assert "Traceback" not in message
     harness.run_stack("prod")
     assert len(built) == 1  # the same patch sees a valid stack reach build()
+
+
+def test_the_prod_plan_shows_the_logins_their_rotation_and_the_migration_step_apart(stacks):
+    """What the database-identity work promised to show on the plan: a secret per login, a rotation for each, the
+    migration step before the server with the privileged logins, the server with none injected and verify-full."""
+    from infra.offline import plan
+
+    text = plan.tree(stacks["prod"])
+    for kind in ("master", "owner", "runtime", "backup", "drill"):
+        assert f"- database-logins-{kind} (aws:secretsmanager/secret:Secret)" in text
+        assert f"- rotation-{kind} (aws:secretsmanager/secretRotation:SecretRotation)  rotationRules." in text
+    assert ("container migrate: runs first, then exits; runs `flask --app webapp db prepare`; "
+            "DATABASE_SSLMODE=verify-full; injected: DATABASE_BACKUP_PASSWORD") in text
+    assert ("container app: essential; after migrate (SUCCESS); DATABASE_SSLMODE=verify-full; nothing injected; "
+            "reads itself: DATABASE_SECRET_ARN, REDIS_AUTH_SECRET_ARN, SECRET_KEY_SECRET_ARN") in text
