@@ -20,7 +20,7 @@ from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS, LoadB
 from infra.components.logins import DatabaseLogins
 from infra.components.monitoring import Monitoring, Watched
 from infra.components.network import Network
-from infra.components.rotation import CredentialRotation, function_names
+from infra.components.rotation import CredentialRotation, function_names, rotated_secrets
 from infra.components.secrets import Secrets
 from infra.components.service import SERVICE_NAME, ContainerService, cluster_arn, cluster_name
 from infra.components.snapshots import Snapshots
@@ -42,7 +42,6 @@ class Foundation:
 class DataTier:
     database: Database
     logins: DatabaseLogins
-    rotation: CredentialRotation
     cache: Cache
     snapshots: Snapshots | None
 
@@ -53,6 +52,7 @@ class ServingPath:
     load_balancer: LoadBalancer
     monitoring: Monitoring
     service: ContainerService
+    rotation: CredentialRotation
     backups: BackupJobs | None
 
 
@@ -78,7 +78,7 @@ def foundation(s: Settings) -> Foundation:
 
 def data_tier(s: Settings, base: Foundation) -> DataTier:
     """PostgreSQL and Redis in the isolated subnets, reachable only from the application's security group (and
-    PostgreSQL from the rotation functions'); a login per role, each rotating."""
+    PostgreSQL from the rotation functions'); a login per role."""
     network, secrets = base.network, base.secrets
     shared = dict(name_prefix=s.name_prefix, vpc_id=network.vpc_id, subnet_ids=network.isolated_subnet_ids,
                   client_security_group_id=network.app_security_group.id, kms_key_arn=secrets.key.arn,
@@ -88,22 +88,17 @@ def data_tier(s: Settings, base: Foundation) -> DataTier:
     logins = DatabaseLogins("database-logins", s.database, s.secrets, name_prefix=s.name_prefix,
                             kms_key_arn=secrets.key.arn, host=database.address, port=database.port,
                             master_password=secrets.database_password_value, protect=s.protect, opts=base.opts)
-    rotation = CredentialRotation(
-        "rotation", s.secrets, context=base.context, name_prefix=s.name_prefix, logins=logins.logins,
-        secret_key_arn=secrets.secret_key.arn, kms_key_arn=secrets.key.arn, subnet_ids=network.private_subnet_ids,
-        security_group_id=network.rotation_security_group.id,
-        database_security_group_id=database.security_group.id, log_retention_days=s.logs.retention_days,
-        opts=base.opts)
     cache = Cache("cache", s.cache, auth_token=secrets.redis_auth_token_value, **shared)
     snapshots = Snapshots("backup", s.snapshots, context=base.context, name_prefix=s.name_prefix,
                           resource_arns=[database.primary.arn], kms_key_arn=base.secrets.key.arn, protect=s.protect,
                           key_deletion_window_days=s.secrets.key_deletion_window_days,
                           opts=base.opts) if s.snapshots.enabled else None
-    return DataTier(database, logins, rotation, cache, snapshots)
+    return DataTier(database, logins, cache, snapshots)
 
 
 def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
-    """Internet -> ALB -> Fargate tasks -> PostgreSQL / Redis, the alarms on it, and the jobs in the same image."""
+    """Internet -> ALB -> Fargate tasks -> PostgreSQL / Redis, the alarms on it, the jobs in the same image, and the
+    rotation of the logins once the service's migration step has made the roles."""
     prefix, network, secrets, opts = s.name_prefix, base.network, base.secrets, base.opts
     image = AppImage("image", s.image, name_prefix=prefix, kms_key_arn=secrets.key.arn, context_dir=ROOT / "app",
                      context_path=os.path.relpath(ROOT / "app"), force_delete=not s.protect, opts=opts)
@@ -129,7 +124,8 @@ def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
             max_connections=min(sizing.max_connections(c) for c in data.database.instance_classes),
             cache_node_ids=data.cache.node_ids, backup_vaults=data.snapshots.vault_names if data.snapshots else [],
             backup_task_families=task_families(prefix, s.backups),
-            rotated_secrets=data.rotation.rotated_secret_arns, rotation_functions=function_names(prefix)),
+            rotated_secrets=rotated_secrets(data.logins.logins, secrets.secret_key.arn),
+            rotation_functions=function_names(prefix)),
         context=base.context, name_prefix=prefix, kms_key_arn=secrets.key.arn,
         cluster_arn=cluster_arn(base.context, prefix), opts=opts)
     service = ContainerService(
@@ -145,7 +141,13 @@ def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
         cpu_architecture=s.image.cpu_architecture, subnet_ids=network.private_subnet_ids,
         security_group_id=network.app_security_group.id, protect=s.protect,
         key_deletion_window_days=s.secrets.key_deletion_window_days, opts=opts) if s.backups.enabled else None
-    return ServingPath(image, load_balancer, monitoring, service, backups)
+    rotation = CredentialRotation(
+        "rotation", s.secrets, context=base.context, name_prefix=prefix, logins=data.logins.logins,
+        secret_key_arn=secrets.secret_key.arn, kms_key_arn=secrets.key.arn, subnet_ids=network.private_subnet_ids,
+        security_group_id=network.rotation_security_group.id,
+        database_security_group_id=data.database.security_group.id, log_retention_days=s.logs.retention_days,
+        roles_exist=[service.service], opts=opts)
+    return ServingPath(image, load_balancer, monitoring, service, rotation, backups)
 
 
 def exports(s: Settings, base: Foundation, data: DataTier, serving: ServingPath) -> dict[str, pulumi.Input]:

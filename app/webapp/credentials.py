@@ -27,18 +27,24 @@ class CredentialsError(Exception):
 
 class SecretStore:
     """One per process (made on first use, after Gunicorn's fork): AWS's caching client over one Secrets Manager
-    client, and the record of when each secret was last re-read on demand."""
+    client, and the values re-read on demand since (kept until the cache's own interval has passed)."""
 
     def __init__(self, refresh_seconds: int):
         import botocore.session
         from aws_secretsmanager_caching import SecretCache, SecretCacheConfig
 
-        client = botocore.session.get_session().create_client("secretsmanager")
-        self._cache = SecretCache(config=SecretCacheConfig(secret_refresh_interval=refresh_seconds), client=client)
+        self._client = botocore.session.get_session().create_client("secretsmanager")
+        self._cache = SecretCache(config=SecretCacheConfig(secret_refresh_interval=refresh_seconds),
+                                  client=self._client)
+        self._refresh_seconds = refresh_seconds
         self._refreshed: dict[str, float] = {}
+        self._fresh: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def text(self, secret_id: str) -> str:
+        fresh = self._fresh.get(secret_id)
+        if fresh and time.monotonic() < fresh[1]:
+            return fresh[0]
         try:
             value = self._cache.get_secret_string(secret_id)
         except Exception as err:  # noqa: BLE001 botocore's errors, whatever their class: one clear line
@@ -59,15 +65,22 @@ class SecretStore:
         return value
 
     def refresh(self, secret_id: str, why: str) -> bool:
-        """Re-read a secret now (a server refused its value); False when it was re-read a moment ago already,
-        so the caller just retries with what the cache holds."""
+        """Re-read a secret now (a server refused its value); False when it was re-read a moment ago already, so
+        the caller just retries with what it has. Read directly, not with the caching client's forced refresh,
+        which first sleeps 2.5-5 s of jitter (meant for a fleet refreshing together) while a request waits."""
+        # Held through the read: threads refused at the same moment wait for it, then retry with the new value.
         with self._lock:
             if time.monotonic() - self._refreshed.get(secret_id, -MIN_REFRESH_SECONDS) < MIN_REFRESH_SECONDS:
                 return False
             self._refreshed[secret_id] = time.monotonic()
-            refreshed = self._cache.refresh_secret_now(secret_id)
+            try:
+                value = self._client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"]
+            except Exception as err:  # noqa: BLE001 the caller goes on with what it has and says why it failed
+                log.warning("credentials could not be re-read", extra={"secret": secret_id, "error": _reason(err)})
+                return False
+            self._fresh[secret_id] = (value, time.monotonic() + self._refresh_seconds)
         log.warning("credentials re-read from Secrets Manager", extra={"secret": secret_id, "reason": why,
-                                                                     "refreshed": refreshed, "pid": os.getpid()})
+                                                                     "pid": os.getpid()})
         return True
 
 

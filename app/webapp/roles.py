@@ -28,6 +28,9 @@ SCHEMA = "public"
 VERSION_TABLE = "alembic_version"
 LOCK_KEY = 4_822_310_018  # beside the migration lock's 4_822_310_017
 LOCK_WAIT_SECONDS = 60
+# PostgreSQL 16 changed role membership (INHERIT and SET per grant, grantor-aware REVOKE): this is written and tested
+# for 15, the image's client's major; a newer server is refused rather than half-kept.
+NEWEST_MAJOR = 15
 CLONE_SUFFIX = "_clone"  # AWS's multi-user rotation function's alternate login
 NAME = re.compile(r"[a-z_][a-z0-9_]{0,56}")  # 63 bytes with the clone's suffix
 WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"})
@@ -106,6 +109,11 @@ class Reconciler:
     left: list[str] = field(default_factory=list)
 
     def run(self) -> None:
+        major = int(self._one("SHOW server_version_num")) // 10000
+        if major > NEWEST_MAJOR:
+            raise RolesError(f"PostgreSQL {major}: the roles are kept for PostgreSQL {NEWEST_MAJOR} and older (16 "
+                             "changed how role memberships are granted); use 15, or extend webapp/roles.py and its "
+                             "tests first")
         self._execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{LOCK_WAIT_SECONDS}s")))
         self._execute(sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(LOCK_KEY)))
         self.superuser = self._one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
@@ -150,13 +158,12 @@ class Reconciler:
 
     def _act_for_owner(self) -> None:
         """The administrator acts for the owner (default privileges, taking over objects it made before): a member
-        that has the owner's privileges (PostgreSQL 16 makes a role's creator a member that does not)."""
+        with the owner's privileges."""
         owner = self.declared.owner.name
         if self.superuser or self._one(sql.SQL("SELECT pg_has_role(current_user, {}, 'USAGE')").format(
                 sql.Literal(owner))):
             return
-        options = " WITH INHERIT TRUE, SET TRUE" if int(self._one("SHOW server_version_num")) >= 160000 else ""
-        self._change(f"{self.admin} may act for {owner}", "GRANT {} TO {}" + options, owner, self.admin)
+        self._change(f"{self.admin} may act for {owner}", "GRANT {} TO {}", owner, self.admin)
 
     def _memberships(self, role: Role) -> None:
         actual = self._granted_to(role.name)
@@ -176,14 +183,17 @@ class Reconciler:
 
     def _other_databases(self) -> None:
         """No other database of the server takes every role's connections (PUBLIC's CONNECT, the default):
-        revoked where the administrator owns the database; listed in `left` where it does not."""
+        revoked where the administrator owns the database; listed in `left` where it does not (on RDS, rdsadmin
+        owns the templates) and for the templates, which hold no data and which tools connect to."""
         rows = self.connection.execute(
-            "SELECT d.datname, pg_get_userbyid(d.datdba), d.datdba = (SELECT oid FROM pg_roles WHERE "
-            "rolname = current_user) FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
-            "WHERE d.datallowconn AND NOT d.datistemplate AND d.datname <> current_database() AND a.grantee = 0 "
+            "SELECT d.datname, pg_get_userbyid(d.datdba), d.datistemplate, d.datdba = (SELECT oid FROM pg_roles "
+            "WHERE rolname = current_user) FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', "
+            "d.datdba))) a WHERE d.datallowconn AND d.datname <> current_database() AND a.grantee = 0 "
             "AND a.privilege_type = 'CONNECT' ORDER BY 1").fetchall()
-        for name, owner, owned in rows:
-            if owned or self.superuser:
+        for name, owner, template, owned in rows:
+            if template:
+                self.left.append(f"template database {name} lets every role connect (it holds no data)")
+            elif owned or self.superuser:
                 self._change(f"database {name}: PUBLIC may no longer connect", "REVOKE CONNECT, TEMPORARY ON "
                              "DATABASE {} FROM PUBLIC", name)
             else:

@@ -56,7 +56,7 @@ class DatabaseLogins(pulumi.ComponentResource):
             secret = store(f"{name}-{kind}", name=f"{name_prefix}/database-{kind}", description=DESCRIPTIONS[kind],
                            value=pulumi.Output.json_dumps(value), kms_key_arn=kms_key_arn,
                            recovery_window_days=secrets.recovery_window_days, rotation=SCHEDULED,
-                           tags={"DatabaseLogin": kind},
+                           tags={"DatabaseLogin": kind, "DatabaseUser": username},
                            opts=pulumi.ResourceOptions(parent=self, protect=protect))
             self.logins[kind] = Login(kind, username, secret.arn, SCHEMES[kind])
         self.register_outputs({f"{kind}_secret_arn": login.secret_arn for kind, login in self.logins.items()})

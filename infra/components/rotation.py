@@ -15,8 +15,8 @@ from infra.components import AwsContext, assume_role_policy, policy, type_token
 from infra.components.logins import Login
 from infra.settings import SecretsSettings
 
-# The applications and versions the CDK pins (aws-cdk-lib, SecretRotationApplication), per partition: the publisher's
-# account and region, and the version published there.
+# The applications, and the versions aws-cdk-lib pins (SecretRotationApplication, read 2026-12), per partition: the
+# publisher's account and region, and the version published there.
 APPLICATIONS = {"single": "SecretsManagerRDSPostgreSQLRotationSingleUser",
                 "multi": "SecretsManagerRDSPostgreSQLRotationMultiUser"}
 PUBLISHERS = {"aws": ("us-east-1", "297356227824", "1.1.671"),
@@ -35,6 +35,11 @@ def function_name(name_prefix: str, scheme: str) -> str:
 def function_names(name_prefix: str) -> list[str]:
     """The rotation functions, which monitoring watches before they exist."""
     return [function_name(name_prefix, scheme) for scheme in (*APPLICATIONS, "signing-keys")]
+
+
+def rotated_secrets(logins: dict[str, Login], secret_key_arn: pulumi.Input[str]) -> list[pulumi.Input[str]]:
+    """Every secret that rotates on a schedule: the database logins and the Flask key set."""
+    return [login.secret_arn for login in logins.values()] + [secret_key_arn]
 
 
 def application_id(partition: str, scheme: str) -> tuple[str, str]:
@@ -57,13 +62,14 @@ def signing_keys_policy(secret_arn: str, key_arn: str, log_group_arn: str) -> di
 
 class CredentialRotation(pulumi.ComponentResource):
     """Rotation of every database login and of the Flask key set, on the settings' schedules (the master's apart
-    from the others'), never at deploy time (a role does not exist until the first migration step)."""
+    from the others'). The schedules are set after `roles_exist` (the service, steady once a task's migration step
+    has created the roles): setting one makes Secrets Manager test the function on the secret at once."""
 
     def __init__(self, name: str, settings: SecretsSettings, *, context: AwsContext, name_prefix: str,
                  logins: dict[str, Login], secret_key_arn: pulumi.Input[str], kms_key_arn: pulumi.Input[str],
                  subnet_ids: list[pulumi.Input[str]], security_group_id: pulumi.Input[str],
                  database_security_group_id: pulumi.Input[str], log_retention_days: int,
-                 opts: pulumi.ResourceOptions | None = None):
+                 roles_exist: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("secrets", "CredentialRotation"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         aws.vpc.SecurityGroupEgressRule(f"{name}-to-database", security_group_id=security_group_id,
@@ -100,14 +106,13 @@ class CredentialRotation(pulumi.ComponentResource):
         schedules = [(kind, login.secret_arn, login.scheme, settings.master_rotation_schedule if kind == "master"
                       else settings.rotation_schedule) for kind, login in logins.items()]
         schedules.append(("signing-keys", secret_key_arn, "signing-keys", settings.rotation_schedule))
-        self.rotated_secret_arns = []
         for label, secret_arn, scheme, schedule in schedules:
             aws.secretsmanager.SecretRotation(
                 f"{name}-{label}", secret_id=secret_arn, rotation_lambda_arn=functions[scheme],
                 rotation_rules={"schedule_expression": schedule, "duration": WINDOW},
-                # At the first schedule, not now: the roles exist only once the first migration step has run.
-                rotate_immediately=False, opts=child)
-            self.rotated_secret_arns.append(secret_arn)
+                # At the first scheduled window, not at deploy time; Secrets Manager only runs the function's
+                # testSecret step now, which logs in as the role: after the migration step made it.
+                rotate_immediately=False, opts=pulumi.ResourceOptions(parent=self, depends_on=roles_exist))
         self.function_arns = functions
         self.register_outputs({"functions": functions})
 

@@ -54,6 +54,7 @@ class Recorded:
     custom_timeouts: dict = field(default_factory=dict)
     registered_outputs: dict = field(default_factory=dict)  # a component's register_outputs()
     dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs it depends on, as the engine
+    depends_on: list[str] = field(default_factory=list)  # every URN it waits for (depends_on and inputs)
 
 
 @dataclass
@@ -177,7 +178,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges), delete_before_replace=bool(request.deleteBeforeReplace),
             custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
                                                ("update", request.customTimeouts.update)) if v},
-            dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns}))
+            dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns},
+            depends_on=list(request.dependencies)))
         proto = sdk.sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, ident, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=ident, object=proto)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
+
 from pulumi_policy import StackValidationArgs
 
 from infra import sizing
@@ -108,33 +110,35 @@ def backups_and_restore_drill(args: StackValidationArgs, report: Report) -> None
 
 
 def database_credentials_least_privilege(args: StackValidationArgs, report: Report) -> None:
-    """No container that serves HTTP gets the master or the owner login, by injection or by the variables the
-    migration step uses, and no serving task's role may read their secrets: code running in a web task can reach
-    rows, not the schema or the roles."""
-    privileged = {arn for s in of_type(args.resources, "aws:secretsmanager/secret:Secret")
-                  if (s.props.get("tags") or {}).get("DatabaseLogin") in ("master", "owner")
-                  for arn in (s.props.get("arn"), s.props.get("id")) if arn}
-    masters = {db.props.get("username") for db in of_type(args.resources, "aws:rds/instance:Instance")} - {None}
+    """No container that serves HTTP gets the master or the owner login, by injection, by the variables the
+    migration step uses, by name or by secret, and no serving task's role may read their secrets (wildcards
+    included): code running in a web task can reach rows, not the schema or the roles."""
+    privileged = [s.props for s in of_type(args.resources, "aws:secretsmanager/secret:Secret")
+                  if (s.props.get("tags") or {}).get("DatabaseLogin") in ("master", "owner")]
+    arns = {arn for props in privileged for arn in (props.get("arn"), props.get("id")) if arn}
+    users = {(props.get("tags") or {}).get("DatabaseUser") for props in privileged} - {None}
+    users |= {db.props.get("username") for db in of_type(args.resources, "aws:rds/instance:Instance")} - {None}
     for task in of_type(args.resources, "aws:ecs/taskDefinition:TaskDefinition"):
         serving = [c for c in containers(task.props) if serves_http(c)]
         for container in serving:
             env = environment(container)
             injected = {s["name"]: str(s.get("valueFrom", "")) for s in container.get("secrets", [])}
-            leaks = [name for name, source in injected.items() if any(source.startswith(arn) for arn in privileged)]
+            leaks = [name for name, source in injected.items() if any(source.startswith(arn) for arn in arns)]
             leaks += [name for name in (*env, *injected) if name.startswith(("DATABASE_MASTER_", "DATABASE_OWNER_"))]
-            if env.get("DATABASE_SECRET_ARN") in privileged:
+            if env.get("DATABASE_SECRET_ARN") in arns:
                 leaks.append("DATABASE_SECRET_ARN")
-            if env.get("DATABASE_USER") in masters:
+            if env.get("DATABASE_USER") in users:
                 leaks.append("DATABASE_USER")
             if leaks:
                 report(f"task {task.props.get('family')}, container {container['name']}: {', '.join(sorted(leaks))} "
                        "give the serving application the master or owner login", None)
         if serving:
-            reads = {"secretsmanager:GetSecretValue", "secretsmanager:*", "*"}
             for grant in policies_of(args, task, "taskRoleArn"):
-                readable = [r for st in grant.get("Statement", []) if st.get("Effect") == "Allow"
-                            and reads & set(as_list(st.get("Action")))
-                            for r in as_list(st.get("Resource")) if r == "*" or r in privileged]
+                readable = sorted({arn for st in grant.get("Statement", []) if st.get("Effect") == "Allow"
+                                   and any(fnmatchcase("secretsmanager:GetSecretValue", a)
+                                           for a in as_list(st.get("Action")))
+                                   for pattern in as_list(st.get("Resource")) for arn in arns
+                                   if fnmatchcase(arn, pattern)})
                 if readable:
                     report(f"task {task.props.get('family')}: its task role may read {', '.join(readable)} (the master "
                            "or owner login)", None)

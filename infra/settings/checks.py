@@ -11,6 +11,10 @@ from infra.settings.problems import Problem
 from infra.settings.schema import Settings, value_at
 from infra.settings.values import overlaps
 
+# The image's PostgreSQL client (app/Dockerfile: postgresql-client-15, whose pg_dump refuses a newer server) and the
+# roles command (app/webapp/roles.py) are PostgreSQL 15's; upgrade them together (a test ties the three).
+POSTGRES_MAJOR = "15"
+
 
 def cross_checks(s: Settings) -> list[Problem]:
     """Every rule that involves more than one value, or the tier."""
@@ -151,6 +155,10 @@ def serving_checks(s: Settings) -> list[Problem]:
             problem(f"{group}.memory", task.memory, f"not a Fargate size for cpu {task.cpu}",
                     f"{options[0]}..{options[-1]} in steps of {options[1] - options[0]}" if options else "see cpu")
 
+    if db.engine_version.split(".")[0] != POSTGRES_MAJOR:
+        problem("database.engineVersion", db.engine_version, f"the image's PostgreSQL client and the roles command "
+                f"are {POSTGRES_MAJOR}'s: pg_dump refuses a newer server", f"{POSTGRES_MAJOR} or {POSTGRES_MAJOR}.x, "
+                "or upgrade the image's client and the roles command with it")
     per_database = sizing.connections(svc.max_tasks, svc.workers, svc.db_pool_size, svc.db_max_overflow)
     classes = [("database.instanceClass", db.instance_class)]
     if db.replicas:

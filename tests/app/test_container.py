@@ -45,11 +45,15 @@ def test_multi_stage_pinned_slim_base_and_no_compilers_in_the_final_stage():
 
 
 def test_the_postgresql_client_matches_the_database_engine():
-    """pg_dump refuses a server of a newer major version: the image's client follows database.engineVersion."""
+    """pg_dump refuses a server of a newer major version: the image's client follows database.engineVersion, which
+    the settings hold to the major the roles command is written for."""
+    from webapp.roles import NEWEST_MAJOR
+
+    from infra.settings.checks import POSTGRES_MAJOR
     from infra.tiers import COMMON
 
     client = re.search(r"postgresql-client-(\d+)", DOCKERFILE).group(1)
-    assert COMMON["database"]["engineVersion"].split(".")[0] == client
+    assert COMMON["database"]["engineVersion"].split(".")[0] == client == POSTGRES_MAJOR == str(NEWEST_MAJOR)
 
 
 def test_runs_as_a_non_root_user_with_a_healthcheck_without_curl_and_the_shared_entrypoint():

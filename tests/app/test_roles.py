@@ -95,6 +95,15 @@ def test_the_runtime_role_has_what_the_api_needs_and_nothing_more(migrated):
         login(server, "runtime", database="roles_other")
 
 
+def test_what_the_master_may_not_change_is_said_not_hidden(server):
+    """The databases the master does not own (here `postgres`, on RDS the ones rdsadmin owns) and the templates
+    keep PUBLIC's CONNECT; the command lists them instead of passing over them."""
+    left = keep(server).left
+    assert "database postgres (owned by postgres) still lets every role connect" in left
+    assert "template database template1 lets every role connect (it holds no data)" in left
+    assert not any("roles_other" in note for note in left)  # the master's own: revoked, not left
+
+
 def test_the_backup_role_reads_everything_and_writes_nothing(migrated):
     server = migrated
     with login(server, "backup") as backup:

@@ -1,6 +1,6 @@
 """Credential rotation under load: Gunicorn (the real entrypoint and config) serving with the runtime login from
-Secrets Manager (moto), while the login rotates the way AWS's multi-user rotation function rotates it; no request
-fails and each worker re-reads the secret at most once."""
+Secrets Manager (moto), while the login rotates the way AWS's multi-user rotation function rotates it (the database
+first, then the secret); no request fails or stalls, and the worker re-reads the secret once."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_no_request_fails_while_the_runtime_login_rotates(database, aws, tmp_pat
     env = {**os.environ, "APP_ENV": "staging", "SECRET_KEY": "s" * 48, "DATABASE_HOST": "127.0.0.1",
            "DATABASE_PORT": str(database.port), "DATABASE_NAME": DATABASE, "DATABASE_SECRET_ARN": arn,
            # Every checkout after a second opens a new connection: each new login meets the rotation.
-           "DB_POOL_RECYCLE": "1", "PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
+           "DB_POOL_RECYCLE": "1", "PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
            "GUNICORN_THREADS": "4", "PYTHONPATH": str(APP),
            "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
     for key in ("REDIS_URL", "DATABASE_REPLICA_HOSTS", "DATABASE_USER", "DATABASE_PASSWORD"):
@@ -70,13 +70,16 @@ def test_no_request_fails_while_the_runtime_login_rotates(database, aws, tmp_pat
         process = subprocess.Popen([str(APP / "entrypoint.sh")], env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     results: list[int] = []
+    slowest = [0.0]
     stop = threading.Event()
 
     def client():
         with requests.Session() as session:
             while not stop.is_set():
                 try:
-                    results.append(session.get(f"{base}/api/notes/1", timeout=30).status_code)
+                    response = session.get(f"{base}/api/notes/1", timeout=30)
+                    results.append(response.status_code)
+                    slowest[0] = max(slowest[0], response.elapsed.total_seconds())
                 except requests.RequestException:
                     results.append(0)
     try:
@@ -86,20 +89,21 @@ def test_no_request_fails_while_the_runtime_login_rotates(database, aws, tmp_pat
             thread.start()
         wait_until(lambda: len(results) > 200, 60, "load before the rotation")
         with connect(database, *MASTER) as master:
-            # First rotation: AWS's function creates the clone and moves the secret to it. The old login still works.
+            # First rotation: AWS's function creates the clone (setSecret) and moves the secret to it
+            # (finishSecret). The process still holds the original login, which still works.
             clone = (RUNTIME[0] + "_clone", "clone-password-2")
             master.execute(f"CREATE ROLE {clone[0]} WITH LOGIN PASSWORD '{clone[1]}'")
             master.execute(f"GRANT {RUNTIME[0]} TO {clone[0]}")
             put(arn, *clone)
             before_second = len(results)
             wait_until(lambda: len(results) > before_second + 200, 60, "load between the rotations")
-            # Second rotation: the original login gets a new password and the secret moves back to it. A process
-            # still on the original login is refused at its next login, re-reads the secret, logs in again.
-            put(arn, RUNTIME[0], "runtime-password-3")
+            # Second rotation: the original login gets a new password (setSecret) before the secret moves back to
+            # it (finishSecret). In between, the process is refused at its next login and re-reads the secret:
+            # the clone's login, which still works.
             master.execute(f"ALTER ROLE {RUNTIME[0]} WITH PASSWORD 'runtime-password-3'")
-        # Connections older than a second are replaced at checkout: the next login meets the new password.
-        wait_until(lambda: "credentials re-read from Secrets Manager" in log.read_text(), 60,
-                   "a worker re-reading the secret after its login was refused")
+            wait_until(lambda: "credentials re-read from Secrets Manager" in log.read_text(), 60,
+                       "the worker re-reading the secret after its login was refused")
+            put(arn, RUNTIME[0], "runtime-password-3")
         after = len(results)
         wait_until(lambda: len(results) > after + 400, 60, "load after the re-read")
         stop.set()
@@ -111,12 +115,11 @@ def test_no_request_fails_while_the_runtime_login_rotates(database, aws, tmp_pat
         process.wait(timeout=60)
     failed = [status for status in results if status != 200]
     assert failed == [] and len(results) > 800, (len(failed), len(results))
+    # A re-read is one call: nothing waits the seconds of jitter the caching client's forced refresh would.
+    assert slowest[0] < 2.0, slowest
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     refreshes = [line for line in lines if line.get("message") == "credentials re-read from Secrets Manager"]
-    per_worker = {}
-    for line in refreshes:
-        per_worker[line["pid"]] = per_worker.get(line["pid"], 0) + 1
-    assert refreshes and set(per_worker.values()) == {1}, refreshes
+    assert len(refreshes) == 1, refreshes
     assert refreshes[0]["reason"] == f"PostgreSQL refused user {RUNTIME[0]}"
     with connect(database, "postgres", database.password, "postgres") as superuser:
         assert superuser.execute("SELECT rolname FROM pg_roles WHERE rolname = %s", (RUNTIME[0] + "_clone",)

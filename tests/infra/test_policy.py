@@ -206,14 +206,23 @@ def test_no_serving_container_gets_or_may_read_the_master_or_owner_login(prod):
     assert violations(rule, prod, lambda rs: set_container(rs, None, None, drop_env=["DATABASE_SECRET_ARN"],
                                                            env={"DATABASE_SECRET_ARN": owner}))
     assert violations(rule, prod, lambda rs: set_container(rs, None, None, env={"DATABASE_USER": "app_admin"}))
+    assert violations(rule, prod, lambda rs: set_container(rs, None, None, env={"DATABASE_USER": "app_owner"}))
 
-    def task_role_reads_the_owner(rs):
-        grant = first(rs, "aws:iam/rolePolicy:RolePolicy", lambda r: r.name == "service-task-secrets")
-        document = json.loads(grant.props["policy"])
-        document["Statement"][0]["Resource"].append(owner)
-        grant.props["policy"] = json.dumps(document)
-    assert violations(rule, prod, task_role_reads_the_owner) == [
+    def task_role_reads(resource, action="secretsmanager:GetSecretValue"):
+        def change(rs):
+            grant = first(rs, "aws:iam/rolePolicy:RolePolicy", lambda r: r.name == "service-task-secrets")
+            document = json.loads(grant.props["policy"])
+            document["Statement"][0]["Resource"].append(resource)
+            document["Statement"][0]["Action"] = action
+            grant.props["policy"] = json.dumps(document)
+        return change
+    assert violations(rule, prod, task_role_reads(owner)) == [
         f"task flask-aws-prod-app: its task role may read {owner} (the master or owner login)"]
+    # Wildcards in the resource or the action reach them too.
+    prefix = owner.rsplit(":", 1)[0]  # arn:aws:secretsmanager:<region>:<account>:secret
+    assert len(violations(rule, prod, task_role_reads(f"{prefix}:flask-aws-prod/*"))) == 1
+    assert violations(rule, prod, task_role_reads(owner, "secretsmanager:Get*"))
+    assert violations(rule, prod, task_role_reads(owner, "secretsmanager:List*")) == []
     # The migration container holds them by design: it serves nothing.
     migrate = [c for c in json.loads(first(prod, "aws:ecs/taskDefinition:TaskDefinition", lambda r: r.name ==
                                            "service-task").props["containerDefinitions"]) if c["name"] == "migrate"]

@@ -8,6 +8,7 @@ import json
 import uuid
 
 import boto3
+import pulumi_aws as aws
 import pytest
 
 from infra.components import AwsContext
@@ -21,10 +22,15 @@ ROTATION_SG, DATABASE_SG = "sg-0r0r0r0r0r0r0r0r0", "sg-0d0d0d0d0d0d0d0d0"
 
 def build(tier="prod", context: AwsContext = CONTEXT) -> harness.Run:
     s = settings_for(tier)
-    return harness.run(lambda: CredentialRotation(
-        "rotation", s.secrets, context=context, name_prefix=f"flask-aws-{tier}", logins=wiring_for(s).logins,
-        secret_key_arn=SECRET_ARNS["flask-secret-key"], kms_key_arn=KEY_ARN, subnet_ids=["subnet-p1", "subnet-p2"],
-        security_group_id=ROTATION_SG, database_security_group_id=DATABASE_SG, log_retention_days=90))
+
+    def program():
+        service = aws.ecs.Service("service", name="app", cluster="arn:cluster", task_definition="arn:task")
+        CredentialRotation(
+            "rotation", s.secrets, context=context, name_prefix=f"flask-aws-{tier}", logins=wiring_for(s).logins,
+            secret_key_arn=SECRET_ARNS["flask-secret-key"], kms_key_arn=KEY_ARN,
+            subnet_ids=["subnet-p1", "subnet-p2"], security_group_id=ROTATION_SG,
+            database_security_group_id=DATABASE_SG, log_retention_days=90, roles_exist=[service])
+    return harness.run(program)
 
 
 def test_the_database_logins_rotate_with_aws_functions_in_the_private_subnets():
@@ -61,7 +67,11 @@ def test_other_partitions_get_the_applications_published_there():
 
 
 def test_every_secret_rotates_on_its_schedule_never_at_deploy_time():
+    """Secrets Manager tests the function on a secret as soon as its rotation is set (testSecret logs in as the
+    role): the schedules wait for the service, steady once a task's migration step has made the roles."""
     run = build()
+    service = run.one("aws:ecs/service:Service").urn
+    assert all(service in r.depends_on for r in run.of_type("aws:secretsmanager/secretRotation:SecretRotation"))
     rotations = {r.name.removeprefix("rotation-"): r.inputs
                  for r in run.of_type("aws:secretsmanager/secretRotation:SecretRotation")}
     assert set(rotations) == {"master", "owner", "runtime", "backup", "drill", "signing-keys"}
@@ -157,3 +167,20 @@ def test_a_pending_version_that_is_not_the_set_moved_on_fails_the_test_step(aws,
     with pytest.raises(ValueError, match="not the present key set moved on by one"):
         handler({"SecretId": arn, "ClientRequestToken": token, "Step": "testSecret"}, None, client)
     assert current(client, arn)["current"] == "c" * 64
+
+
+def test_setting_the_rotation_is_tested_on_a_copy_of_the_key_set_and_passes(aws, handler):
+    """What Secrets Manager does when rotation is set without rotating: testSecret on a pending copy."""
+    client = boto3.client("secretsmanager")
+    first = {"current": "c" * 64, "next": "n" * 64, "previous": ""}
+    arn = client.create_secret(Name="flask-keys", SecretString=json.dumps(first))["ARN"]
+    client.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
+    token = str(uuid.uuid4())
+    client.put_secret_value(SecretId=arn, ClientRequestToken=token, VersionStages=["AWSPENDING"],
+                            SecretString=json.dumps(first))
+    handler({"SecretId": arn, "ClientRequestToken": token, "Step": "testSecret"}, None, client)
+    weak = str(uuid.uuid4())
+    client.put_secret_value(SecretId=arn, ClientRequestToken=weak, VersionStages=["AWSPENDING"],
+                            SecretString=json.dumps({**first, "next": "short"}))
+    with pytest.raises(ValueError, match="must have 32 characters or more"):
+        handler({"SecretId": arn, "ClientRequestToken": weak, "Step": "testSecret"}, None, client)

@@ -113,6 +113,8 @@ BAD_VALUES = [
     ({"database": {"replicas": "two"}}, "database.replicas"),
     ({"protect": "yes"}, "protect"),
     ({"database": {"engineVersion": 15}}, "database.engineVersion"),
+    ({"database": {"engineVersion": "16"}}, "database.engineVersion"),  # the image's pg_dump is 15's
+    ({"database": {"engineVersion": "15.8"}}, None),
     ({"database": {"runtimeRole": "app_owner"}}, "database.runtimeRole"),
     ({"database": {"backupRole": "app_admin"}}, "database.backupRole"),
     ({"database": {"drillRole": "app_runtime_clone"}}, "database.drillRole"),  # the rotation's alternate login
