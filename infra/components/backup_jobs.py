@@ -108,14 +108,15 @@ class BackupJobs(pulumi.ComponentResource):
                            opts=pulumi.ResourceOptions(parent=task_role))
 
         jobs = {job: COMMANDS[job] for job in scheduled_jobs(settings)}
-        # Each job logs in as its own role (backup: reads; drill: reads and creates its scratch database); ECS
-        # injects those two logins and nothing else.
-        execution, _ = execution_role(
-            f"{name}-execution", description=f"{name_prefix}: ECS starts the backup jobs", context=context,
-            wiring=wiring, log_group_arn=log_group.arn,
-            secrets=injected(*(login_secrets(wiring.logins[job]) for job in jobs)), parent=self)
-        self.task_definitions = {}
+        # Each job logs in as its own role (backup: reads; drill: reads and creates its scratch database), and
+        # its execution role may read that login alone.
+        self.task_definitions, executions = {}, []
         for job, command in jobs.items():
+            login = login_secrets(wiring.logins[job])
+            execution, _ = execution_role(
+                f"{name}-{job}-execution", description=f"{name_prefix}: ECS starts the {job} task", context=context,
+                wiring=wiring, log_group_arn=log_group.arn, secrets=injected(login), parent=self)
+            executions.append(execution.arn)
             container = job_container(command, service, wiring, login=wiring.logins[job],
                                       extra_environment=self._environment(settings), log_group=log_group.name,
                                       stream_prefix=job, region=context.region)
@@ -135,7 +136,7 @@ class BackupJobs(pulumi.ComponentResource):
             f"{name}-scheduler", role=scheduler_role.id,
             policy=pulumi.Output.json_dumps(scheduler_policy(
                 context, task_families(name_prefix, settings), cluster_arn,
-                [task_role.arn, execution.arn])),
+                [task_role.arn, *executions])),
             opts=pulumi.ResourceOptions(parent=scheduler_role))
         expressions = {"backup": settings.schedule, "drill": settings.drill_schedule}
         for job, task_definition in self.task_definitions.items():

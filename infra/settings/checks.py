@@ -9,7 +9,7 @@ import re
 from infra import sizing, tiers
 from infra.settings.problems import Problem
 from infra.settings.schema import Settings, value_at
-from infra.settings.values import overlaps
+from infra.settings.values import overlaps, rotation_hours
 
 # The image's PostgreSQL client (app/Dockerfile: postgresql-client-15, whose pg_dump refuses a newer server) and the
 # roles command (app/webapp/roles.py) are PostgreSQL 15's; upgrade them together (a test ties the three).
@@ -83,10 +83,12 @@ def aws_rules(s: Settings) -> list[Problem]:
     if clone in taken:
         problem(taken[clone], clone, "AWS's multi-user rotation of runtimeRole creates a login of this name",
                 "another name")
-    if s.secrets.rotation_schedule == s.secrets.master_rotation_schedule:
+    shared = (rotation_hours(s.secrets.rotation_schedule) or set()) & (
+        rotation_hours(s.secrets.master_rotation_schedule) or set())
+    if shared or s.secrets.rotation_schedule == s.secrets.master_rotation_schedule:
         problem("secrets.masterRotationSchedule", s.secrets.master_rotation_schedule, "the runtime login's rotation "
-                "logs in as the master: the two must not rotate in the same window", "a schedule other than "
-                "secrets.rotationSchedule")
+                f"logs in as the master: the two must not open a window at the same hour ({sorted(shared)} UTC)",
+                "a cron() at an hour secrets.rotationSchedule never opens a window at")
 
     if s.snapshots.copy_region and s.snapshots.copy_region == s.region:
         problem("snapshots.copyRegion", s.snapshots.copy_region, "a copy in the same region does not survive a "

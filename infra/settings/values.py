@@ -109,3 +109,29 @@ def overlaps(daily: str, weekly: str) -> bool:
         if begin < end and start < begin + length:
             return True
     return False
+
+
+# --- rotation windows
+
+
+def rotation_hours(expression: str) -> set[int] | None:
+    """The UTC hours at which a Secrets Manager rotation schedule opens a window: a rate() opens them from midnight
+    (every N hours, or once a day), a cron() at its hour field (numbers, lists, ranges, steps, *). None when the
+    expression is not of these forms (its own check reports it)."""
+    rate = re.fullmatch(r"rate\((\d+) (hours|days)\)", expression)
+    if rate:
+        every = int(rate.group(1))
+        return set(range(0, 24, every)) if rate.group(2) == "hours" and every < 24 else {0}
+    cron = re.fullmatch(r"cron\((\S+) (\S+) .+\)", expression)
+    if not cron:
+        return None
+    hours: set[int] = set()
+    for part in cron.group(2).split(","):
+        span, _, step = part.partition("/")
+        low, _, high = span.partition("-")
+        if span == "*":
+            low, high = "0", "23"
+        if not (low.isdigit() and (high or low).isdigit() and (not step or step.isdigit())):
+            return None
+        hours |= set(range(int(low), int(high or (23 if step else low)) + 1, int(step or 1)))
+    return hours

@@ -228,6 +228,30 @@ def test_flask_db_prepare_creates_the_roles_then_migrates_as_the_owner(server, m
     assert again.exit_code == 0 and "roles: 0 changes (up to date)" in again.output
 
 
+def test_a_refused_master_login_does_not_stop_a_release_whose_roles_exist(server, monkeypatch):
+    """Every new task runs the migration step: a master rotation that failed half way (its password changed in the
+    database, not yet in the secret) must not stop scale-out while the roles are in place; before they exist it is
+    an error naming what to do."""
+    env = {"APP_ENV": "production", "DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(server.port),
+           "DATABASE_NAME": "roles_app", "DATABASE_USER": LOGINS["owner"][0],
+           "DATABASE_PASSWORD": LOGINS["owner"][1], "DATABASE_MASTER_USER": MASTER,
+           "DATABASE_MASTER_PASSWORD": "not-the-password", "DATABASE_RUNTIME_USER": LOGINS["runtime"][0],
+           "DATABASE_RUNTIME_PASSWORD": LOGINS["runtime"][1]}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    from webapp import create_app
+
+    runner = create_app().test_cli_runner()
+    before = runner.invoke(args=["db", "prepare"])  # no role yet, not even the owner: it cannot log in
+    assert before.exit_code == 1 and "password authentication failed" in before.output
+    keep(server)
+    after = runner.invoke(args=["db", "prepare"])
+    assert after.exit_code == 0, after.output
+    assert "roles: not checked: the master login was refused" in after.output
+    with login(server, "runtime") as runtime:  # the migration ran as the owner all the same
+        assert runtime.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+
+
 def test_commands_fail_with_one_line_naming_what_to_set(server, monkeypatch):
     monkeypatch.setenv("DATABASE_HOST", "127.0.0.1")
     monkeypatch.setenv("DATABASE_PORT", str(server.port))

@@ -143,3 +143,29 @@ def test_redis_tls_verifies_certificate_and_host_name(pki, monkeypatch, issuer, 
                     cache.ping()
     finally:
         server.destroy()
+
+
+@pytest.mark.parametrize("issuer, accepted", [("ca", True), ("rogue", False)])
+def test_without_redis_ca_certs_the_systems_cas_verify_redis(pki, monkeypatch, issuer, accepted):
+    """As on AWS (ElastiCache's chain ends at a public CA): no REDIS_CA_CERTS, the system's store decides. OpenSSL
+    reads the system store's file from SSL_CERT_FILE, which stands in for it here."""
+    import redis
+
+    server = RedisServer(certificate=(*certificate(pki[issuer], "localhost"), pki["ca"].cert_pem.bytes())).start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", pki["ca_file"])
+        redis_app(monkeypatch, server, pki["ca_file"])  # the Redis variables
+        monkeypatch.delenv("REDIS_CA_CERTS")
+        from webapp import create_app
+        from webapp.cache import cache
+
+        app = create_app("testing")
+        with app.app_context():
+            assert cache.client.connection_pool.connection_kwargs["ssl_ca_certs"] is None
+            if accepted:
+                assert cache.ping() is True
+            else:
+                with pytest.raises(redis.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+                    cache.ping()
+    finally:
+        server.destroy()

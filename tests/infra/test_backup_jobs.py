@@ -84,14 +84,16 @@ def test_task_definitions_are_valid_and_run_the_backup_commands_in_the_app_image
             "DATABASE_USER": f"{login}:username::", "DATABASE_PASSWORD": f"{login}:password::"}
 
 
-def test_the_jobs_execution_role_reads_only_the_backup_and_drill_logins():
+def test_each_jobs_execution_role_reads_its_own_login_alone():
     run = build()
-    policy = json.loads(run.named("backups-execution", "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
-    by_sid = {s["Sid"]: s for s in policy["Statement"]}
-    assert sorted(by_sid["ReadTheSecrets"]["Resource"]) == sorted(
-        [SECRET_ARNS["database-backup"], SECRET_ARNS["database-drill"]])
-    assert by_sid["PullTheImage"]["Resource"] == REPOSITORY_ARN and by_sid["DecryptTheSecrets"]["Resource"] == KEY_ARN
-    assert policy_findings(policy) == []
+    for job in ("backup", "drill"):
+        policy = json.loads(run.named(f"backups-{job}-execution", "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+        by_sid = {s["Sid"]: s for s in policy["Statement"]}
+        assert by_sid["ReadTheSecrets"]["Resource"] == [SECRET_ARNS[f"database-{job}"]]
+        assert by_sid["PullTheImage"]["Resource"] == REPOSITORY_ARN
+        assert by_sid["DecryptTheSecrets"]["Resource"] == KEY_ARN and policy_findings(policy) == []
+        task = run.named(f"backups-{job}", "aws:ecs/taskDefinition:TaskDefinition").inputs
+        assert task["executionRoleArn"] == run.named(f"backups-{job}-execution", "aws:iam/role:Role").outputs["arn"]
 
 
 def test_the_task_commands_are_commands_the_application_has():
@@ -162,7 +164,8 @@ def test_the_scheduler_may_start_only_these_tasks_on_this_cluster():
     assert by_sid["RunTheJobs"]["Resource"] == [f"{families}backup:*", f"{families}drill:*"]
     assert by_sid["RunTheJobs"]["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
     passed = {run.named("backups-task", "aws:iam/role:Role").outputs["arn"],
-              run.named("backups-execution", "aws:iam/role:Role").outputs["arn"]}
+              run.named("backups-backup-execution", "aws:iam/role:Role").outputs["arn"],
+              run.named("backups-drill-execution", "aws:iam/role:Role").outputs["arn"]}
     assert set(by_sid["PassTheTaskRoles"]["Resource"]) == passed
     assert by_sid["PassTheTaskRoles"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}

@@ -124,6 +124,12 @@ BAD_VALUES = [
     ({"database": {"sslMode": "prefer"}}, "database.sslMode"),
     ({"database": {"sslMode": "verify-ca"}}, "database.sslMode"),  # staging requires verify-full
     ({"secrets": {"masterRotationSchedule": "cron(0 1 ? * MON *)"}}, "secrets.masterRotationSchedule"),
+    ({"secrets": {"masterRotationSchedule": "cron(30 1 * * ? *)"}}, "secrets.masterRotationSchedule"),  # same hour
+    ({"secrets": {"masterRotationSchedule": "cron(0 0-2 * * ? *)"}}, "secrets.masterRotationSchedule"),
+    ({"secrets": {"rotationSchedule": "rate(4 hours)", "masterRotationSchedule": "cron(0 12 * * ? *)"}},
+     "secrets.masterRotationSchedule"),  # rate(4 hours) opens at 0, 4, 8, 12, 16, 20
+    ({"secrets": {"rotationSchedule": "rate(4 hours)", "masterRotationSchedule": "cron(0 13 * * ? *)"}}, None),
+    ({"secrets": {"masterRotationSchedule": "rate(7 days)"}}, None),  # midnight, clear of 01:00
     ({"secrets": {"rotationSchedule": "rate(2 hours)"}}, "secrets.rotationSchedule"),  # Secrets Manager: 4 at least
     ({"secrets": {"rotationSchedule": "every day"}}, "secrets.rotationSchedule"),
     ({"secrets": {"rotationSchedule": "rate(30 days)"}}, None),
@@ -219,3 +225,14 @@ def test_a_renamed_key_names_its_new_name():
         'flask-aws:snapshots.',
         'flask-aws:snapshots.copyRegion = "": prod keeps a copy of its snapshots in a second region. Allowed: a '
         'region other than aws:region.']
+
+
+def test_rotation_window_hours():
+    from infra.settings.values import rotation_hours
+
+    assert rotation_hours("cron(0 1 1 * ? *)") == {1}
+    assert rotation_hours("cron(0 */6 * * ? *)") == {0, 6, 12, 18}
+    assert rotation_hours("cron(0 1,13 ? * MON *)") == {1, 13}
+    assert rotation_hours("cron(0 9-11 * * ? *)") == {9, 10, 11}
+    assert rotation_hours("rate(8 hours)") == {0, 8, 16} and rotation_hours("rate(30 days)") == {0}
+    assert rotation_hours("cron(0 L * * ? *)") is None and rotation_hours("whenever") is None
