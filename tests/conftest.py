@@ -4,10 +4,20 @@ Pulumi's mock engine through infra.offline.harness."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
 
 from deploy.local.servers import PostgresServer, RedisServer
 from tests.moto_server import MotoServer
+
+# Property tests (tests/strategies.py) run the same bounded set of examples every time: a failure found in CI is
+# found again locally, and nothing is written to a .hypothesis directory. HYPOTHESIS_PROFILE=explore searches more.
+settings.register_profile("suite", derandomize=True, database=None, deadline=None, max_examples=100,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", database=None, deadline=None, max_examples=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session")

@@ -54,14 +54,20 @@ class SecretStore:
             raise CredentialsError(f"secret {secret_id} holds no text value")
         return value
 
-    def json(self, secret_id: str, *keys: str) -> dict:
+    def json(self, secret_id: str, *keys: str, optional: tuple[str, ...] = ()) -> dict:
+        """A JSON object secret whose `keys` are non-empty text and whose `optional` keys, where present, text."""
         try:
             value = json.loads(self.text(secret_id))
         except ValueError:
             raise CredentialsError(f"secret {secret_id} is not JSON") from None
-        missing = [key for key in keys if not isinstance(value, dict) or key not in value]
+        if not isinstance(value, dict):
+            raise CredentialsError(f"secret {secret_id} is not a JSON object")
+        missing = [key for key in keys if not value.get(key)]
         if missing:
             raise CredentialsError(f"secret {secret_id} has no {', '.join(missing)}")
+        wrong = [key for key in keys + optional if value.get(key) is not None and not isinstance(value[key], str)]
+        if wrong:
+            raise CredentialsError(f"secret {secret_id} holds {', '.join(wrong)} as other than text")
         return value
 
     def refresh(self, secret_id: str, why: str) -> bool:
@@ -152,5 +158,5 @@ class SigningKeys:
         """(signing key, accepted older and newer keys)."""
         if not self.secret_id:
             return self._current, self._fallbacks
-        value = store().json(self.secret_id, "current")
+        value = store().json(self.secret_id, "current", optional=("next", "previous"))
         return value["current"], tuple(value[k] for k in ("next", "previous") if value.get(k))

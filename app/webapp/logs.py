@@ -51,7 +51,7 @@ def init_request_ids(app: Flask) -> None:
     @app.before_request
     def assign_request_id():
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
     @app.after_request
     def log_request(response):

@@ -18,6 +18,7 @@ migration environment takes that back after every upgrade (protect_version_table
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -77,8 +78,12 @@ class Declared:
         names = [r[0] for r in (owner, runtime, backup, drill) if r]
         bad = [n for n in names if not NAME.fullmatch(n) or n.startswith("pg_") or n == "public"]
         if bad or len(set(names)) != len(names):
-            raise RolesError(f"role names {', '.join(names)}: each must be distinct, lowercase letters, digits "
-                             "and _, at most 57 characters, not starting with pg_")
+            raise RolesError(f"role names {', '.join(map(json.dumps, names))}: each must be distinct, lowercase "
+                             "letters, digits and _, at most 57 characters, not starting with pg_")
+        unusable = [r[0] for r in (owner, runtime, backup, drill) if r and "\x00" in r[1]]
+        if unusable:
+            raise RolesError(f"the password of {', '.join(unusable)} holds a NUL character, which PostgreSQL cannot "
+                             "store: give a password without one")
         read = frozenset({"SELECT"})
         readers = tuple(Role(*login, createdb=kind == "drill", tables=read, version_table=read, sequences=read)
                         for kind, login in (("backup", backup), ("drill", drill)) if login)

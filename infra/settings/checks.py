@@ -32,7 +32,7 @@ def aws_rules(s: Settings) -> list[Problem]:
     net, db, cache = s.network, s.database, s.cache
     # The prefix names the database, the cache and the vaults: RDS and ElastiCache take lowercase letters, digits
     # and single hyphens, and a replication group id of at most 40 characters ("<prefix>-redis").
-    if not re.match(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", s.name_prefix) or len(s.name_prefix) > 34:
+    if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", s.name_prefix) or len(s.name_prefix) > 34:
         problems.append(Problem("project and stack name", s.name_prefix, "names the database, cache and vaults, "
                                 "which RDS and ElastiCache would refuse", "lowercase letters, digits and single "
                                 "hyphens, starting with a letter, at most 34 characters for <project>-<stack>"))

@@ -49,7 +49,7 @@ def from_config(project: str, stack: str, region: str | None, raw: dict[str, obj
     if not region:
         problems.append(Problem("aws:region", MISSING, "no region for the AWS provider",
                                 "a region such as eu-west-1 (pulumi config set aws:region eu-west-1)"))
-    elif not REGION.match(region):
+    elif not REGION.fullmatch(region):
         problems.append(Problem("aws:region", region, "not an AWS region name", "a region such as eu-west-1"))
 
     tier = _text(raw.get("tier", stack if stack in tiers.TIERS else MISSING))

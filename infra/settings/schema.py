@@ -21,6 +21,7 @@ from infra.settings.values import (
     matches,
     one_of,
     region_name,
+    rotation_schedule,
     weekly_window,
     zero_or_between,
 )
@@ -68,8 +69,8 @@ class NetworkSettings:
     flow_log_traffic_type: str = setting("traffic recorded by the VPC flow log", one_of("ALL", "ACCEPT", "REJECT"))
 
 
-ROTATION_SCHEDULE = matches(r"^(rate\(([4-9]|[1-9]\d+) hours\)|rate\([1-9]\d* days\)|cron\(.+\))$",
-                            "rate(N hours) with N >= 4, rate(N days), or cron(...) as Secrets Manager takes it")
+# A module name: inside SecretsSettings the field rotation_schedule would shadow the check's own name.
+ROTATION_SCHEDULE = rotation_schedule
 ROLE_NAME = matches(r"^(?!pg_)[a-z_][a-z0-9_]{0,56}$", "lowercase letters, digits and _, at most 57 characters (the "
                     "rotation's alternate login adds _clone), not starting with pg_")
 
@@ -231,10 +232,11 @@ class LoadBalancerSettings:
                                            "an ACM certificate ARN, or empty"), shape=bool)
     allow_http: bool = setting("serve plain HTTP when there is no certificate (dev only; the plan flags it)")
     ssl_policy: str = setting("TLS policy of the HTTPS listener",
-                              matches(r"^ELBSecurityPolicy-TLS13-", "an ELBSecurityPolicy-TLS13-* policy"))
+                              matches(r"ELBSecurityPolicy-TLS13-[A-Za-z0-9-]+", "an ELBSecurityPolicy-TLS13-* policy"))
     idle_timeout_seconds: int = setting("idle connection timeout", between(1, 4000))
     deletion_protection: bool = setting("AWS refuses to delete the load balancer")
-    health_check_path: str = setting("the application's liveness path", matches(r"^/", "a path starting with /"))
+    health_check_path: str = setting("the application's liveness path", matches(
+        r"/[!-~]{0,1023}", "a path starting with /, printable ASCII without spaces, at most 1024 characters"))
     health_check_interval_seconds: int = setting("seconds between target health checks", between(5, 300))
     health_check_timeout_seconds: int = setting("seconds a health check may take", between(2, 120))
     healthy_threshold: int = setting("passing checks before a target receives traffic", between(2, 10))

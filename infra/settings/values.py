@@ -14,6 +14,8 @@ WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 WEEKLY_WINDOW = re.compile(
     r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$"
 )
+HOUR = re.compile(r"[01]?[0-9]|2[0-3]")
+STEP = re.compile(r"[1-9][0-9]?")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -35,7 +37,7 @@ def matches(pattern: str, allowed: str):
     regex = re.compile(pattern)
 
     def check(value):
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             return "malformed", allowed
     return check
 
@@ -51,23 +53,23 @@ def cidr_block(value):
 
 
 def daily_window(value):
-    if not WINDOW.match(value) or minutes(value) < 30:
+    if not WINDOW.fullmatch(value) or minutes(value) < 30:
         return "malformed or shorter than 30 minutes", "hh24:mi-hh24:mi in UTC, at least 30 minutes, e.g. 03:00-04:00"
 
 
 def weekly_window(value):
-    if not WEEKLY_WINDOW.match(value) or weekly_range(value)[1] - weekly_range(value)[0] < 60:
+    if not WEEKLY_WINDOW.fullmatch(value) or weekly_range(value)[1] - weekly_range(value)[0] < 60:
         return "malformed or shorter than 60 minutes", "ddd:hh24:mi-ddd:hh24:mi in UTC, at least 60 minutes, " \
             "e.g. sun:04:30-sun:05:30"
 
 
 def region_name(value):
-    if value and not REGION.match(value):
+    if value and not REGION.fullmatch(value):
         return "not an AWS region name", "a region such as eu-west-1, or empty for none"
 
 
 def emails(value: list[str]) -> tuple[str, str] | None:
-    bad = [v for v in value if not re.match(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", v, re.IGNORECASE)]
+    bad = [v for v in value if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", v, re.IGNORECASE)]
     return ("not an email address: " + ", ".join(bad), "addresses such as ops@example.com") if bad else None
 
 
@@ -116,22 +118,36 @@ def overlaps(daily: str, weekly: str) -> bool:
 
 def rotation_hours(expression: str) -> set[int] | None:
     """The UTC hours at which a Secrets Manager rotation schedule opens a window: a rate() opens them from midnight
-    (every N hours, or once a day), a cron() at its hour field (numbers, lists, ranges, steps, *). None when the
-    expression is not of these forms (its own check reports it)."""
-    rate = re.fullmatch(r"rate\((\d+) (hours|days)\)", expression)
+    (every N hours, N >= 4, or once every N days), a cron() at its hour field (numbers 0-23, lists, ranges, steps,
+    *). None when Secrets Manager would not take the expression: another form, an hour out of range, or windows
+    less than four hours apart (its rotations run at most every four hours)."""
+    rate = re.fullmatch(r"rate\(([1-9][0-9]{0,3}) (hours|days)\)", expression)
     if rate:
-        every = int(rate.group(1))
-        return set(range(0, 24, every)) if rate.group(2) == "hours" and every < 24 else {0}
-    cron = re.fullmatch(r"cron\((\S+) (\S+) .+\)", expression)
+        every, unit = int(rate.group(1)), rate.group(2)
+        if unit == "days":
+            return {0}
+        return set(range(0, 24, every)) if every >= 4 else None
+    cron = re.fullmatch(r"cron\(([0-9*,/-]+) ([0-9*,/-]+) (\S+) (\S+) (\S+) (\S+)\)", expression)
     if not cron:
         return None
     hours: set[int] = set()
     for part in cron.group(2).split(","):
         span, _, step = part.partition("/")
-        low, _, high = span.partition("-")
-        if span == "*":
-            low, high = "0", "23"
-        if not (low.isdigit() and (high or low).isdigit() and (not step or step.isdigit())):
+        low, _, high = ("0", "-", "23") if span == "*" else span.partition("-")
+        if step and not high:
+            high = "23"
+        if not (HOUR.fullmatch(low) and HOUR.fullmatch(high or low) and (not step or STEP.fullmatch(step))):
             return None
-        hours |= set(range(int(low), int(high or (23 if step else low)) + 1, int(step or 1)))
-    return hours
+        if int(low) > int(high or low):
+            return None
+        hours |= set(range(int(low), int(high or low) + 1, int(step or 1)))
+    ordered = sorted(hours)
+    gaps = [b - a for a, b in zip(ordered, ordered[1:] + [ordered[0] + 24], strict=True)]
+    return hours if min(gaps) >= 4 else None
+
+
+def rotation_schedule(value):
+    if rotation_hours(value) is None:
+        return "not a schedule Secrets Manager takes", "rate(N hours) with N >= 4, rate(N days), or cron(minutes " \
+            "hours day-of-month month day-of-week year) with hours 0-23 (numbers, lists, ranges, steps or *) at " \
+            "least four hours apart, e.g. cron(0 1 * * ? *)"

@@ -75,6 +75,9 @@ def test_request_id_is_taken_or_made_and_returned(client):
     assert len(made) == 32
     hostile = client.get("/health", headers={"X-Request-ID": "x\" onerror=1 " + "a" * 200}).headers["X-Request-ID"]
     assert hostile != "x" and len(hostile) == 32
+    # A trailing newline once passed the check ($ matches before it), and echoing it back was a 500.
+    response = client.get("/health", environ_overrides={"HTTP_X_REQUEST_ID": "abc\n"})
+    assert response.status_code == 200 and len(response.headers["X-Request-ID"]) == 32
 
 
 def test_security_headers_and_hsts_only_over_https(monkeypatch):

@@ -8,11 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from webapp import credentials
+
+from tests.strategies import hostile_text, json_values
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,3 +131,25 @@ def test_serving_refuses_an_unreadable_or_weak_key_from_the_secret_in_one_line(a
             "DATABASE_URL": "postgresql+psycopg://u:p@127.0.0.1:1/app"}
     assert subprocess.run([sys.executable, "-m", "webapp.preflight"], env=base, capture_output=True,
                           timeout=60).returncode == 0
+
+
+# Hostile secret values (tests/strategies.py): whatever text a secret holds, a login or key set is text, or the
+# process stops with one line naming the secret. Each example writes a new secret to moto.
+SECRET_TEXT = st.one_of(
+    st.fixed_dictionaries({}, optional={key: json_values(2) for key in
+                                        ("username", "password", "current", "next", "previous")}).map(json.dumps),
+    json_values().map(json.dumps), hostile_text()).filter(lambda text: 0 < len(text.encode()) <= 65536)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=SECRET_TEXT)
+def test_any_secret_value_gives_text_or_one_clear_line(aws, text):
+    arn = boto3.client("secretsmanager").create_secret(Name="fuzz-" + uuid.uuid4().hex, SecretString=text)["ARN"]
+    for read in (credentials.DatabaseLogin(arn).current, lambda: (credentials.SigningKeys(arn).current()[0],
+                                                                  *credentials.SigningKeys(arn).current()[1])):
+        try:
+            values = read()
+        except credentials.CredentialsError as err:
+            assert arn in str(err) and "\n" not in str(err), str(err)
+        else:
+            assert values and all(isinstance(v, str) and v for v in values), values

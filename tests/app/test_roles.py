@@ -3,9 +3,16 @@ login made as RDS makes one: not a superuser, with CREATEROLE and CREATEDB, owni
 
 from __future__ import annotations
 
+import re
+
 import psycopg
+import psycopg.sql
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from webapp.roles import Declared, RolesError, reconcile
+
+from tests.strategies import hostile_text
 
 MASTER, MASTER_PASSWORD = "app_admin", "admin-password-1"
 LOGINS = {"owner": ("app_owner", "owner-password-1"), "runtime": ("app_runtime", "runtime-password-1"),
@@ -271,3 +278,41 @@ def test_commands_fail_with_one_line_naming_what_to_set(server, monkeypatch):
     result = runner.invoke(args=["db", "roles"])
     assert result.exit_code == 1 and "password authentication failed" in result.output
     assert "Traceback" not in result.output
+
+
+# Hostile names and passwords (tests/strategies.py), as an operator's settings and secrets give them: refused in
+# one line, or created on the real server so that the login works with exactly that password.
+ROLE_NAMES = st.one_of(st.from_regex(r"[a-z_][a-z0-9_]{0,60}", fullmatch=True), hostile_text(12))
+
+
+@given(names=st.lists(ROLE_NAMES, min_size=2, max_size=4))
+def test_any_role_names_are_declared_as_given_or_refused(names):
+    logins = [(name, "password-1") for name in names]
+    try:
+        declared = Declared.of(*logins)
+    except RolesError as err:
+        assert str(err).startswith("role names ") and "\n" not in str(err)
+        return
+    declared_names = [role.name for role in (declared.owner, declared.runtime, *declared.readers)]
+    assert declared_names == names and len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[a-z_][a-z0-9_]{0,56}", n) and not n.startswith("pg_") for n in names), names
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(password=hostile_text(30), name=st.from_regex(r"app_[a-z0-9_]{1,20}", fullmatch=True))
+@example(password="a\x00b", name="app_nul").via("PostgreSQL text cannot hold NUL")
+@example(password="", name="app_empty").via("no password to create the role with")
+def test_any_password_creates_a_login_that_works_with_it_or_is_refused(server, password, name):
+    try:
+        keep(server, Declared.of(LOGINS["owner"], (name, password)))
+    except RolesError as err:
+        assert name in str(err) and "\n" not in str(err), str(err)
+        return
+    try:
+        with psycopg.connect(host="127.0.0.1", port=server.port, user=name, password=password, dbname="roles_app",
+                             connect_timeout=5) as connection:
+            assert connection.execute("SELECT current_user").fetchone() == (name,)
+    finally:
+        with server.connect("roles_app") as c:
+            c.execute(psycopg.sql.SQL("DROP OWNED BY {0}").format(psycopg.sql.Identifier(name)))
+            c.execute(psycopg.sql.SQL("DROP ROLE {0}").format(psycopg.sql.Identifier(name)))

@@ -133,6 +133,14 @@ BAD_VALUES = [
     ({"secrets": {"rotationSchedule": "rate(2 hours)"}}, "secrets.rotationSchedule"),  # Secrets Manager: 4 at least
     ({"secrets": {"rotationSchedule": "every day"}}, "secrets.rotationSchedule"),
     ({"secrets": {"rotationSchedule": "rate(30 days)"}}, None),
+    # Found by tests/infra/test_hostile_settings.py: each once slipped through, or raised instead of being listed.
+    ({"secrets": {"rotationSchedule": "cron(0 5/0 * * ? *)"}}, "secrets.rotationSchedule"),  # a step of 0
+    ({"secrets": {"rotationSchedule": "cron(0 ² * * ? *)"}}, "secrets.rotationSchedule"),  # isdigit(), not int()
+    ({"secrets": {"rotationSchedule": "cron(0 30 * * ? *)"}}, "secrets.rotationSchedule"),  # no hour 30
+    ({"secrets": {"rotationSchedule": "cron(0 1,3 * * ? *)"}}, "secrets.rotationSchedule"),  # 4 hours apart at least
+    ({"secrets": {"rotationSchedule": "rate(4 hours)\n"}}, "secrets.rotationSchedule"),  # $ matched before a \n
+    ({"database": {"backupWindow": "03:00-04:00\n"}}, "database.backupWindow"),
+    ({"loadBalancer": {"healthCheckPath": "/health\n"}}, "loadBalancer.healthCheckPath"),
     ({"service": {"runMigrations": True}}, "service.runMigrations"),  # the migration step replaced it
 ]
 
@@ -233,6 +241,7 @@ def test_rotation_window_hours():
     assert rotation_hours("cron(0 1 1 * ? *)") == {1}
     assert rotation_hours("cron(0 */6 * * ? *)") == {0, 6, 12, 18}
     assert rotation_hours("cron(0 1,13 ? * MON *)") == {1, 13}
-    assert rotation_hours("cron(0 9-11 * * ? *)") == {9, 10, 11}
+    assert rotation_hours("cron(0 9-17/4 * * ? *)") == {9, 13, 17}
+    assert rotation_hours("cron(0 9-11 * * ? *)") is None  # windows an hour apart: Secrets Manager takes 4 at least
     assert rotation_hours("rate(8 hours)") == {0, 8, 16} and rotation_hours("rate(30 days)") == {0}
     assert rotation_hours("cron(0 L * * ? *)") is None and rotation_hours("whenever") is None
