@@ -15,7 +15,9 @@ from infra.components import AwsContext
 from infra.components.backup_jobs import BackupJobs, task_families
 from infra.components.cache import Cache
 from infra.components.database import Database
+from infra.components.firewall import WebFirewall, web_acl_name
 from infra.components.image import AppImage
+from infra.components.keys import StackKeys
 from infra.components.load_balancer import SERVICE_PRINCIPAL_ONLY_REGIONS, LoadBalancer
 from infra.components.logins import DatabaseLogins
 from infra.components.monitoring import Monitoring, Watched
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Foundation:
     opts: pulumi.ResourceOptions  # the stack's one AWS provider
     context: AwsContext
+    keys: StackKeys
     secrets: Secrets
     network: Network
 
@@ -50,6 +53,7 @@ class DataTier:
 class ServingPath:
     image: AppImage
     load_balancer: LoadBalancer
+    firewall: WebFirewall | None
     monitoring: Monitoring
     service: ContainerService
     rotation: CredentialRotation
@@ -70,27 +74,33 @@ def foundation(s: Settings) -> Foundation:
     provider = aws.Provider("aws", region=s.region, default_tags={"tags": s.default_tags})
     opts = pulumi.ResourceOptions(providers=[provider])
     context = _context(provider)
-    secrets = Secrets("secrets", s.secrets, context=context, name_prefix=s.name_prefix, protect=s.protect, opts=opts)
-    network = Network("network", s.network, context=context, name_prefix=s.name_prefix, kms_key_arn=secrets.key.arn,
+    keys = StackKeys("keys", s.secrets, context=context, name_prefix=s.name_prefix, protect=s.protect, opts=opts)
+    secrets = Secrets("secrets", s.secrets, name_prefix=s.name_prefix, kms_key_arn=keys.secrets.arn,
+                      protect=s.protect, opts=opts)
+    network = Network("network", s.network, context=context, name_prefix=s.name_prefix, logs_key_arn=keys.logs.arn,
                       log_retention_days=s.logs.retention_days, opts=opts)
-    return Foundation(opts, context, secrets, network)
+    return Foundation(opts, context, keys, secrets, network)
 
 
 def data_tier(s: Settings, base: Foundation) -> DataTier:
-    """PostgreSQL and Redis in the isolated subnets, reachable only from the application's security group (and
-    PostgreSQL from the rotation functions'); a login per role."""
-    network, secrets = base.network, base.secrets
+    """PostgreSQL and Redis in the isolated subnets, reachable only from the application's security group
+    (PostgreSQL from the backup jobs' and the rotation functions' too); a login per role."""
+    network, secrets, keys = base.network, base.secrets, base.keys
     shared = dict(name_prefix=s.name_prefix, vpc_id=network.vpc_id, subnet_ids=network.isolated_subnet_ids,
-                  client_security_group_id=network.app_security_group.id, kms_key_arn=secrets.key.arn,
-                  log_retention_days=s.logs.retention_days, protect=s.protect, opts=base.opts)
-    database = Database("database", s.database, zones=network.zones, password=secrets.database_password_value,
-                        rotation_security_group_id=network.rotation_security_group.id, **shared)
+                  kms_key_arn=keys.data.arn, logs_key_arn=keys.logs.arn, log_retention_days=s.logs.retention_days,
+                  protect=s.protect, opts=base.opts)
+    app = ("the application", network.app_security_group.id)
+    database = Database("database", s.database, context=base.context, zones=network.zones,
+                        password=secrets.database_password_value,
+                        clients={"app": app, "jobs": ("the backup and drill tasks", network.jobs_security_group.id),
+                                 "rotation": ("the credential rotation functions",
+                                              network.rotation_security_group.id)}, **shared)
     logins = DatabaseLogins("database-logins", s.database, s.secrets, name_prefix=s.name_prefix,
-                            kms_key_arn=secrets.key.arn, host=database.address, port=database.port,
+                            kms_key_arn=keys.secrets.arn, host=database.address, port=database.port,
                             master_password=secrets.database_password_value, protect=s.protect, opts=base.opts)
-    cache = Cache("cache", s.cache, auth_token=secrets.redis_auth_token_value, **shared)
+    cache = Cache("cache", s.cache, auth_token=secrets.redis_auth_token_value, clients={"app": app}, **shared)
     snapshots = Snapshots("backup", s.snapshots, context=base.context, name_prefix=s.name_prefix,
-                          resource_arns=[database.primary.arn], kms_key_arn=base.secrets.key.arn, protect=s.protect,
+                          resource_arns=[database.primary.arn], kms_key_arn=keys.data.arn, protect=s.protect,
                           key_deletion_window_days=s.secrets.key_deletion_window_days,
                           opts=base.opts) if s.snapshots.enabled else None
     return DataTier(database, logins, cache, snapshots)
@@ -99,20 +109,24 @@ def data_tier(s: Settings, base: Foundation) -> DataTier:
 def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
     """Internet -> ALB -> Fargate tasks -> PostgreSQL / Redis, the alarms on it, the jobs in the same image, and the
     rotation of the logins once the service's migration step has made the roles."""
-    prefix, network, secrets, opts = s.name_prefix, base.network, base.secrets, base.opts
-    image = AppImage("image", s.image, name_prefix=prefix, kms_key_arn=secrets.key.arn, context_dir=ROOT / "app",
+    prefix, network, secrets, keys, opts = s.name_prefix, base.network, base.secrets, base.keys, base.opts
+    image = AppImage("image", s.image, name_prefix=prefix, kms_key_arn=keys.data.arn, context_dir=ROOT / "app",
                      context_path=os.path.relpath(ROOT / "app"), force_delete=not s.protect, opts=opts)
     load_balancer = LoadBalancer("load-balancer", s.load_balancer, context=base.context, name_prefix=prefix,
                                  vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids,
                                  app_security_group_id=network.app_security_group.id, app_port=s.service.port,
                                  log_retention_days=s.logs.retention_days, protect=s.protect, opts=opts)
+    firewall = WebFirewall(
+        "firewall", s.firewall, context=base.context, name_prefix=prefix, load_balancer_arn=load_balancer.alb.arn,
+        max_body_bytes=s.service.max_body_bytes, logs_key_arn=keys.logs.arn,
+        log_retention_days=s.logs.retention_days, opts=opts) if s.firewall.mode != "off" else None
     wiring = AppWiring(
         app_env=s.service.app_env, image_uri=image.image_uri, repository_arn=image.repository.arn,
         database_host=data.database.address, database_port=data.database.port, database_name=s.database.db_name,
         database_ssl_mode=s.database.ssl_mode, database_replica_hosts=data.database.replica_addresses,
         logins=data.logins.logins, redis_host=data.cache.primary_endpoint, redis_port=data.cache.port,
         secret_key_arn=secrets.secret_key.arn, redis_auth_token_arn=secrets.redis_auth_token.arn,
-        kms_key_arn=secrets.key.arn)
+        secrets_key_arn=keys.secrets.arn, logs_key_arn=keys.logs.arn)
     # Monitoring comes before the service: ECS checks that its deployment alarms exist. The alarms name the
     # cluster, the service and the backup jobs by the names their components give them.
     monitoring = Monitoring(
@@ -125,8 +139,9 @@ def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
             cache_node_ids=data.cache.node_ids, backup_vaults=data.snapshots.vault_names if data.snapshots else [],
             backup_task_families=task_families(prefix, s.backups),
             rotated_secrets=rotated_secrets(data.logins.logins, secrets.secret_key.arn),
-            rotation_functions=function_names(prefix)),
-        context=base.context, name_prefix=prefix, kms_key_arn=secrets.key.arn,
+            rotation_functions=function_names(prefix),
+            web_acl_name=web_acl_name(prefix) if firewall else None, region=base.context.region),
+        context=base.context, name_prefix=prefix, logs_key_arn=keys.logs.arn,
         cluster_arn=cluster_arn(base.context, prefix), opts=opts)
     service = ContainerService(
         "service", s.service, s.load_balancer, wiring=wiring, context=base.context, name_prefix=prefix,
@@ -139,15 +154,17 @@ def serving_path(s: Settings, base: Foundation, data: DataTier) -> ServingPath:
         "backups", s.backups, s.service, wiring=wiring, context=base.context, name_prefix=prefix,
         cluster_arn=service.cluster.arn, log_group=service.log_group,
         cpu_architecture=s.image.cpu_architecture, subnet_ids=network.private_subnet_ids,
-        security_group_id=network.app_security_group.id, protect=s.protect,
-        key_deletion_window_days=s.secrets.key_deletion_window_days, opts=opts) if s.backups.enabled else None
+        security_group_id=network.jobs_security_group.id, protect=s.protect,
+        key_deletion_window_days=s.secrets.key_deletion_window_days, log_retention_days=s.logs.retention_days,
+        opts=opts) if s.backups.enabled else None
     rotation = CredentialRotation(
         "rotation", s.secrets, context=base.context, name_prefix=prefix, logins=data.logins.logins,
-        secret_key_arn=secrets.secret_key.arn, kms_key_arn=secrets.key.arn, subnet_ids=network.private_subnet_ids,
-        security_group_id=network.rotation_security_group.id,
-        database_security_group_id=data.database.security_group.id, log_retention_days=s.logs.retention_days,
+        secret_key_arn=secrets.secret_key.arn, kms_key_arn=keys.secrets.arn, logs_key_arn=keys.logs.arn,
+        subnet_ids=network.private_subnet_ids,
+        security_group_id=network.rotation_security_group.id, log_retention_days=s.logs.retention_days,
         roles_exist=[service.service], opts=opts)
-    return ServingPath(image, load_balancer, monitoring, service, rotation, backups)
+    network.allow_buckets([backups.bucket.arn] if backups else [])
+    return ServingPath(image, load_balancer, firewall, monitoring, service, rotation, backups)
 
 
 def exports(s: Settings, base: Foundation, data: DataTier, serving: ServingPath) -> dict[str, pulumi.Input]:
@@ -166,7 +183,7 @@ def exports(s: Settings, base: Foundation, data: DataTier, serving: ServingPath)
         "privateSubnetIds": network.private_subnet_ids,
         "isolatedSubnetIds": network.isolated_subnet_ids,
         "appSecurityGroupId": network.app_security_group.id,
-        "kmsKeyArn": secrets.key.arn,
+        "kmsKeyArns": {"data": base.keys.data.arn, "logs": base.keys.logs.arn, "secrets": base.keys.secrets.arn},
         "databaseAddress": database.address,
         "databasePort": database.port,
         "databaseName": s.database.db_name,

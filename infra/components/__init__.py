@@ -43,25 +43,39 @@ def policy(*statements: dict) -> dict:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def assume_role_policy(service: str, **condition) -> str:
-    """Trust policy letting one AWS service assume a role, optionally with a confused-deputy condition."""
-    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-    if condition:
-        statement["Condition"] = condition
-    return json.dumps(policy(statement))
+def assume_role_policy(service: str, context: AwsContext, source_arn: str | list[str] | None = None) -> str:
+    """Trust policy letting one AWS service assume a role for this account only (aws:SourceAccount), and, where the
+    service names the resource it acts for, for these resources only (aws:SourceArn): no other account can have
+    the service act with the role (the confused deputy). The policy pack's scoped-trust-policies rule knows which
+    services name a source."""
+    condition: dict = {"StringEquals": {"aws:SourceAccount": context.account_id}}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return json.dumps(policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole",
+                              "Condition": condition}))
+
+
+def ecs_tasks_trust(context: AwsContext) -> str:
+    """ECS names the task, in this region and account, as the source (a cluster cannot be named)."""
+    return assume_role_policy("ecs-tasks.amazonaws.com", context, context.arn("ecs", "*"))
 
 
 def reachable_only_from(name: str, *, vpc_id: pulumi.Input[str], port: int,
                         sources: dict[str, tuple[str, pulumi.Input[str]]], service: str, tag_name: str,
                         parent: pulumi.Resource) -> aws.ec2.SecurityGroup:
     """A security group admitting one TCP port from the given security groups (label -> (who, group id)), and
-    nothing else (no egress)."""
+    nothing else (no egress); each source group may send to it on that port, and only there."""
     group = aws.ec2.SecurityGroup(name, vpc_id=vpc_id, description=f"{service}: only from the application",
                                   tags={"Name": tag_name}, opts=pulumi.ResourceOptions(parent=parent))
+    base = name.removesuffix("-sg")
     for label, (who, source) in sources.items():
-        aws.vpc.SecurityGroupIngressRule(f"{name.removesuffix('-sg')}-from-{label}", security_group_id=group.id,
+        aws.vpc.SecurityGroupIngressRule(f"{base}-from-{label}", security_group_id=group.id,
                                          ip_protocol="tcp", from_port=port, to_port=port,
                                          referenced_security_group_id=source,
                                          description=f"{service} from {who}",
                                          opts=pulumi.ResourceOptions(parent=group))
+        aws.vpc.SecurityGroupEgressRule(f"{base}-to-{label}", security_group_id=source, ip_protocol="tcp",
+                                        from_port=port, to_port=port, referenced_security_group_id=group.id,
+                                        description=f"{who.capitalize()} to {service}",
+                                        opts=pulumi.ResourceOptions(parent=group))
     return group

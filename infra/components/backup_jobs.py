@@ -8,8 +8,9 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from infra.components import AwsContext, assume_role_policy, policy, type_token
+from infra.components import AwsContext, assume_role_policy, ecs_tasks_trust, policy, type_token
 from infra.components.bucket import PrivateBucket
+from infra.components.keys import key_policy
 from infra.components.task import (
     AppWiring,
     execution_role,
@@ -21,6 +22,7 @@ from infra.components.task import (
 from infra.settings import BackupsSettings, ServiceSettings
 
 PREFIX = "postgres"  # BACKUP_PREFIX: the task role may write only under it
+ACCESS_LOG_PREFIX = "backups/"  # where S3 writes the backup bucket's access log
 # The bucket expires a backup a week after the prune would, so the lifecycle only catches what the prune missed:
 # the newest backup is lost to it only if backups fail for retention + 7 days (and it stays recoverable
 # noncurrentDays more). A failed job stops with a non-zero exit code, which the monitoring component's EventBridge
@@ -55,12 +57,20 @@ def task_policy(bucket_arn: str, key_arn: str) -> dict:
     return policy(
         {"Sid": "FindBackups", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
         {"Sid": "WriteReadPruneBackups", "Effect": "Allow",
-         "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-                    "s3:ListMultipartUploadParts"],
+         "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectRetention", "s3:DeleteObject",
+                    "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
          "Resource": f"{bucket_arn}/{PREFIX}/*"},
         {"Sid": "UseTheBackupKey", "Effect": "Allow",
          "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"], "Resource": key_arn},
     )
+
+
+def access_log_delivery(context: AwsContext, log_bucket_arn: str, source_bucket_arn: pulumi.Input[str]) -> dict:
+    """S3's log delivery writes the backup bucket's access log, for that bucket of this account only."""
+    return {"Sid": "S3ServerAccessLogDelivery", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject", "Resource": f"{log_bucket_arn}/{ACCESS_LOG_PREFIX}*",
+            "Condition": {"ArnLike": {"aws:SourceArn": source_bucket_arn},
+                          "StringEquals": {"aws:SourceAccount": context.account_id}}}
 
 
 def scheduler_policy(context: AwsContext, families: list[str], cluster_arn: pulumi.Input[str],
@@ -85,22 +95,33 @@ class BackupJobs(pulumi.ComponentResource):
                  context: AwsContext, name_prefix: str, cluster_arn: pulumi.Input[str],
                  log_group: aws.cloudwatch.LogGroup, cpu_architecture: str,
                  subnet_ids: list[pulumi.Input[str]], security_group_id: pulumi.Input[str], protect: bool,
-                 key_deletion_window_days: int, opts: pulumi.ResourceOptions | None = None):
+                 key_deletion_window_days: int, log_retention_days: int,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("backups", "BackupJobs"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         kept = pulumi.ResourceOptions(parent=self, protect=protect)
 
         self.key = aws.kms.Key(f"{name}-key", description=f"{name_prefix}: database backups in S3",
-                               enable_key_rotation=True, deletion_window_in_days=key_deletion_window_days, opts=kept)
+                               enable_key_rotation=True, deletion_window_in_days=key_deletion_window_days,
+                               policy=json.dumps(key_policy(context, ("s3",))), opts=kept)
         aws.kms.Alias(f"{name}-key", name=f"alias/{name_prefix}-backups", target_key_id=self.key.key_id,
                       opts=pulumi.ResourceOptions(parent=self.key))
         self.bucket = PrivateBucket(f"{name}-bucket", purpose="database backups", kms_key_arn=self.key.arn,
                                     versioning=True, expire_days=settings.retention_days + LIFECYCLE_GRACE_DAYS,
-                                    noncurrent_days=settings.noncurrent_days, force_destroy=not protect, opts=kept)
+                                    noncurrent_days=settings.noncurrent_days,
+                                    lock_days=settings.retention_days if settings.object_lock else 0,
+                                    force_destroy=not protect, opts=kept)
+        # Who read or wrote which dump, from S3's server access log (free but for storage; delivered within hours):
+        # into a bucket of its own, S3-managed keys and no lock, as S3 requires of a log bucket.
+        reads = PrivateBucket(f"{name}-access-logs", purpose="database backups: S3 access log",
+                              expire_days=log_retention_days, force_destroy=not protect,
+                              extra_statements=lambda arn: [access_log_delivery(context, arn, self.bucket.arn)],
+                              opts=child)
+        aws.s3.BucketLogging(f"{name}-bucket-access-log", bucket=self.bucket.name, target_bucket=reads.name,
+                             target_prefix=ACCESS_LOG_PREFIX, opts=pulumi.ResourceOptions(parent=self.bucket))
 
         task_role = aws.iam.Role(f"{name}-task", description=f"{name_prefix}: what the backup jobs may call",
-                                 assume_role_policy=assume_role_policy(
-                                     "ecs-tasks.amazonaws.com", StringEquals={"aws:SourceAccount": context.account_id}),
+                                 assume_role_policy=ecs_tasks_trust(context),
                                  opts=child)
         aws.iam.RolePolicy(f"{name}-task", role=task_role.id,
                            policy=pulumi.Output.all(self.bucket.arn, self.key.arn).apply(
@@ -128,9 +149,10 @@ class BackupJobs(pulumi.ComponentResource):
 
         scheduler_role = aws.iam.Role(f"{name}-scheduler", description=f"{name_prefix}: the scheduler starts "
                                       "the backup jobs",
+                                      # The scheduler names the schedule group (the jobs' schedules are in default).
                                       assume_role_policy=assume_role_policy(
-                                          "scheduler.amazonaws.com",
-                                          StringEquals={"aws:SourceAccount": context.account_id}),
+                                          "scheduler.amazonaws.com", context,
+                                          context.arn("scheduler", "schedule-group/default")),
                                       opts=child)
         scheduler_grant = aws.iam.RolePolicy(
             f"{name}-scheduler", role=scheduler_role.id,

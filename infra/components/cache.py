@@ -13,11 +13,12 @@ PORT = 6379
 
 class Cache(pulumi.ComponentResource):
     """A Redis primary and `nodes - 1` replicas (automatic failover and Multi-AZ by setting), reachable on 6379
-    only from one security group, TLS with an AUTH token, slow log to CloudWatch."""
+    only from its clients' security groups, TLS with an AUTH token, slow log to CloudWatch."""
 
     def __init__(self, name: str, settings: CacheSettings, *, name_prefix: str, vpc_id: pulumi.Input[str],
-                 subnet_ids: list[pulumi.Input[str]], client_security_group_id: pulumi.Input[str],
-                 kms_key_arn: pulumi.Input[str], auth_token: pulumi.Input[str], log_retention_days: int,
+                 subnet_ids: list[pulumi.Input[str]], clients: dict[str, tuple[str, pulumi.Input[str]]],
+                 kms_key_arn: pulumi.Input[str], logs_key_arn: pulumi.Input[str], auth_token: pulumi.Input[str],
+                 log_retention_days: int,
                  protect: bool, opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("cache", "Cache"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -25,7 +26,7 @@ class Cache(pulumi.ComponentResource):
         subnet_group = aws.elasticache.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
                                                    description=f"{name_prefix}: isolated subnets", opts=child)
         self.security_group = reachable_only_from(f"{name}-sg", vpc_id=vpc_id, port=PORT,
-                                                  sources={"app": ("the application", client_security_group_id)},
+                                                  sources=clients,
                                                   service="Redis", tag_name=f"{name_prefix}-redis", parent=self)
         major = settings.engine_version.split(".")[0]
         # The application uses Redis as a cache: under memory pressure evict the least recently used key of any.
@@ -33,7 +34,7 @@ class Cache(pulumi.ComponentResource):
             f"{name}-params", family=f"redis{major}", description=f"{name_prefix}: cache eviction",
             parameters=[{"name": "maxmemory-policy", "value": "allkeys-lru"}], opts=child)
         slow_log = aws.cloudwatch.LogGroup(f"{name}-slow-log", name=f"/aws/elasticache/{name_prefix}/slow-log",
-                                           retention_in_days=log_retention_days, kms_key_id=kms_key_arn, opts=child)
+                                           retention_in_days=log_retention_days, kms_key_id=logs_key_arn, opts=child)
 
         group_id = f"{name_prefix}-redis"
         self.replication_group = aws.elasticache.ReplicationGroup(

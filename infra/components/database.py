@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.components import assume_role_policy, reachable_only_from, type_token
+from infra.components import AwsContext, assume_role_policy, reachable_only_from, type_token
 from infra.settings import DatabaseSettings
 
 PORT = 5432
@@ -30,12 +30,15 @@ def parameters(settings: DatabaseSettings) -> list[dict]:
 
 
 class Database(pulumi.ComponentResource):
-    """A PostgreSQL primary (Multi-AZ by setting) and N read replicas, reachable on 5432 only from one security
-    group, encrypted with the stack key, logging to CloudWatch log groups with retention."""
+    """A PostgreSQL primary (Multi-AZ by setting) and N read replicas, reachable on 5432 only from its clients'
+    security groups (label -> (who, group id)), encrypted with the data key, logging to CloudWatch log groups
+    with retention."""
 
-    def __init__(self, name: str, settings: DatabaseSettings, *, name_prefix: str, vpc_id: pulumi.Input[str],
-                 subnet_ids: list[pulumi.Input[str]], zones: list[str], client_security_group_id: pulumi.Input[str],
-                 rotation_security_group_id: pulumi.Input[str], kms_key_arn: pulumi.Input[str],
+    def __init__(self, name: str, settings: DatabaseSettings, *, context: AwsContext, name_prefix: str,
+                 vpc_id: pulumi.Input[str],
+                 subnet_ids: list[pulumi.Input[str]], zones: list[str],
+                 clients: dict[str, tuple[str, pulumi.Input[str]]], kms_key_arn: pulumi.Input[str],
+                 logs_key_arn: pulumi.Input[str],
                  password: pulumi.Input[str], log_retention_days: int, protect: bool,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("database", "Database"), name, None, opts)
@@ -45,10 +48,8 @@ class Database(pulumi.ComponentResource):
 
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
                                            description=f"{name_prefix}: isolated subnets", opts=child)
-        self.security_group = reachable_only_from(
-            f"{name}-sg", vpc_id=vpc_id, port=PORT, service="PostgreSQL", tag_name=f"{name_prefix}-db", parent=self,
-            sources={"app": ("the application", client_security_group_id),
-                     "rotation": ("the credential rotation functions", rotation_security_group_id)})
+        self.security_group = reachable_only_from(f"{name}-sg", vpc_id=vpc_id, port=PORT, service="PostgreSQL",
+                                                  tag_name=f"{name_prefix}-db", parent=self, sources=clients)
         major = settings.engine_version.split(".")[0]
         parameter_group = aws.rds.ParameterGroup(f"{name}-params", family=f"postgres{major}",
                                                  description=f"{name_prefix}: TLS required, slow-query logging",
@@ -58,7 +59,10 @@ class Database(pulumi.ComponentResource):
         if settings.monitoring_interval:
             monitoring_role = aws.iam.Role(f"{name}-monitoring",
                                            description=f"{name_prefix}: RDS enhanced monitoring",
-                                           assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"),
+                                           assume_role_policy=assume_role_policy(
+                                               "monitoring.rds.amazonaws.com", context,
+                                               [context.arn("rds", f"db:{identifier}"),
+                                                context.arn("rds", f"db:{identifier}-replica-*")]),
                                            opts=child)
             aws.iam.RolePolicyAttachment(f"{name}-monitoring", role=monitoring_role.name,
                                          policy_arn=ENHANCED_MONITORING_POLICY,
@@ -68,7 +72,7 @@ class Database(pulumi.ComponentResource):
             # RDS would create these itself, unencrypted and kept forever; created first, they get retention and KMS.
             return [aws.cloudwatch.LogGroup(f"{name}-{label}-{export}-logs",
                                             name=f"/aws/rds/instance/{instance_id}/{export}",
-                                            retention_in_days=log_retention_days, kms_key_id=kms_key_arn, opts=child)
+                                            retention_in_days=log_retention_days, kms_key_id=logs_key_arn, opts=child)
                     for export in LOG_EXPORTS]
 
         # Shared by the primary and the replicas.

@@ -41,7 +41,7 @@ def lifecycle_policy(keep: int) -> str:
 
 
 class AppImage(pulumi.ComponentResource):
-    """An ECR repository (immutable tags, scan on push, encrypted with the stack key, last N images kept), and
+    """An ECR repository (immutable tags, scan on push, encrypted with the data key, last N images kept), and
     either the image built from app/Dockerfile with pulumi_docker and pushed there, or a prebuilt image given by
     digest (what CI deploys). `image_uri` is always `<repository>@sha256:<digest>`.
 

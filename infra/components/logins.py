@@ -34,7 +34,7 @@ class Login:
 
 
 class DatabaseLogins(pulumi.ComponentResource):
-    """A Secrets Manager secret per database login (KMS, the stack key): JSON engine, host, port, username,
+    """A Secrets Manager secret per database login (KMS, the secrets key): JSON engine, host, port, username,
     password, dbname, and for the multi-user scheme masterarn, the secret allowed to change it. The roles' first
     passwords come from pulumi_random; the migration step creates the roles with them, rotation owns them after."""
 

@@ -69,6 +69,8 @@ class Watched:
     backup_task_families: list[str] = field(default_factory=list)
     rotated_secrets: list[pulumi.Input[str]] = field(default_factory=list)  # a failed rotation is an event
     rotation_functions: list[str] = field(default_factory=list)  # and an error of the function that ran it
+    web_acl_name: str | None = None  # AWS WAF in front of the load balancer
+    region: str = ""  # AWS WAF's metrics are dimensioned by region
 
 
 def _max(prefix: str, count: int, fn: str = "MAX") -> str:
@@ -136,6 +138,14 @@ def alarm_specs(s: MonitoringSettings, w: Watched, failure_rules: list[str] = ()
             "replica-lag", f"the slowest replica more than {s.replica_lag_seconds} s behind",
             per("AWS/RDS", "ReplicaLag", "Maximum", [{"DBInstanceIdentifier": i} for i in w.replica_ids]),
             "GreaterThanThreshold", s.replica_lag_seconds, expression=_max("m", len(w.replica_ids))))
+    if w.web_acl_name:
+        acl = {"WebACL": w.web_acl_name, "Region": w.region, "Rule": "ALL"}
+        specs.append(AlarmSpec(
+            "firewall-blocked", f"the firewall blocking more than {s.firewall_blocked_percent} % of requests (an "
+            "attack, or a rule blocking legitimate requests: its log says which)",
+            [Metric("AWS/WAFV2", "BlockedRequests", "Sum", acl), Metric("AWS/WAFV2", "AllowedRequests", "Sum", acl)],
+            "GreaterThanThreshold", s.firewall_blocked_percent,
+            expression="IF(FILL(m1, 0) + FILL(m2, 0) > 0, 100 * FILL(m1, 0) / (FILL(m1, 0) + FILL(m2, 0)), 0)"))
     if failure_rules:
         # The failure events themselves go to the topic; this alarm makes them a state on the dashboard too.
         specs.append(AlarmSpec(
@@ -220,16 +230,16 @@ def dashboard(region: str, alarm_arns: list[str]) -> dict:
 
 
 class Monitoring(pulumi.ComponentResource):
-    """An SNS topic (the stack key) mailing settings' addresses, the alarms, failed backup jobs as events, and a
+    """An SNS topic (the logs key) mailing settings' addresses, the alarms, failed backup jobs as events, and a
     dashboard."""
 
     def __init__(self, name: str, settings: MonitoringSettings, watched: Watched, *, context: AwsContext,
-                 name_prefix: str, kms_key_arn: pulumi.Input[str], cluster_arn: pulumi.Input[str],
+                 name_prefix: str, logs_key_arn: pulumi.Input[str], cluster_arn: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("monitoring", "Monitoring"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.topic = aws.sns.Topic(f"{name}-alarms", name=f"{name_prefix}-alarms", kms_master_key_id=kms_key_arn,
+        self.topic = aws.sns.Topic(f"{name}-alarms", name=f"{name_prefix}-alarms", kms_master_key_id=logs_key_arn,
                                    opts=child)
         topic_child = pulumi.ResourceOptions(parent=self.topic)
         for i, address in enumerate(settings.alarm_emails):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pulumi
 import pulumi_aws as aws
@@ -12,6 +13,10 @@ from infra.settings import NetworkSettings
 
 TIERS = ("public", "private", "isolated")
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+# The actions that name no resource (so no account to compare), which the tasks and functions still need: logging in
+# to ECR, and the rotation functions' random passwords.
+ACCOUNT_WIDE_ACTIONS = {"ecr.api": ["ecr:GetAuthorizationToken"],
+                        "secretsmanager": ["secretsmanager:GetRandomPassword"]}
 
 
 def subnet_cidrs(cidr: str, prefix_length: int, az_count: int) -> dict[str, list[str]]:
@@ -22,12 +27,40 @@ def subnet_cidrs(cidr: str, prefix_length: int, az_count: int) -> dict[str, list
     return {tier: blocks[i * az_count:(i + 1) * az_count] for i, tier in enumerate(TIERS)}
 
 
+def interface_endpoint_policy(context: AwsContext, service: str) -> dict:
+    """This account's principals, on this account's resources only: an endpoint is no way to reach another
+    account's secrets, keys, logs or images, nor to use credentials from another account."""
+    prefix = service.split(".")[0]
+    statements = [{"Sid": "ThisAccountOnItsOwnResources", "Effect": "Allow", "Principal": {"AWS": "*"},
+                   "Action": f"{prefix}:*", "Resource": "*",
+                   "Condition": {"StringEquals": {"aws:PrincipalAccount": context.account_id,
+                                                  "aws:ResourceAccount": context.account_id}}}]
+    if service in ACCOUNT_WIDE_ACTIONS:
+        statements.append({"Sid": "ThisAccountWithoutAResource", "Effect": "Allow", "Principal": {"AWS": "*"},
+                           "Action": ACCOUNT_WIDE_ACTIONS[service], "Resource": "*",
+                           "Condition": {"StringEquals": {"aws:PrincipalAccount": context.account_id}}})
+    return policy(*statements)
+
+
+def s3_endpoint_policy(context: AwsContext, bucket_arns: list[str]) -> dict:
+    """The stack's buckets and ECR's layer bucket of the region (where image layers are downloaded from), for
+    this account's principals."""
+    account = {"StringEquals": {"aws:PrincipalAccount": context.account_id}}
+    statements = [{"Sid": "EcrImageLayers", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
+                   "Resource": f"arn:{context.partition}:s3:::prod-{context.region}-starport-layer-bucket/*",
+                   "Condition": account}]
+    if bucket_arns:
+        statements.append({"Sid": "TheStacksBuckets", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:*",
+                           "Resource": [*bucket_arns, *(f"{arn}/*" for arn in bucket_arns)], "Condition": account})
+    return policy(*statements)
+
+
 class Network(pulumi.ComponentResource):
     """A VPC over N AZs. Public subnets hold the load balancer and NAT gateways; private subnets the application
     tasks; isolated subnets, with no route out of the VPC, the database and the cache."""
 
     def __init__(self, name: str, settings: NetworkSettings, *, context: AwsContext, name_prefix: str,
-                 kms_key_arn: pulumi.Input[str], log_retention_days: int,
+                 logs_key_arn: pulumi.Input[str], log_retention_days: int,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("network", "Network"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -98,10 +131,12 @@ class Network(pulumi.ComponentResource):
                           opts=pulumi.ResourceOptions(parent=table))
         self._route_table(name, "isolated", self.subnets["isolated"], name_prefix)
 
-        aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=self.vpc.id, vpc_endpoint_type="Gateway",
-                            service_name=f"com.amazonaws.{context.region}.s3",
-                            route_table_ids=[t.id for t in private_tables],
-                            tags={"Name": f"{name_prefix}-s3"}, opts=vpc_child)
+        # Its policy names the stack's buckets, which exist later: allow_buckets() sets it.
+        self.s3_endpoint = aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=self.vpc.id, vpc_endpoint_type="Gateway",
+                                               service_name=f"com.amazonaws.{context.region}.s3",
+                                               route_table_ids=[t.id for t in private_tables],
+                                               tags={"Name": f"{name_prefix}-s3"}, opts=vpc_child)
+        self._name, self._context = name, context
         if settings.interface_endpoints:
             endpoint_sg = aws.ec2.SecurityGroup(f"{name}-endpoints", vpc_id=self.vpc.id,
                                                 description="Interface endpoints: HTTPS from inside the VPC",
@@ -118,29 +153,17 @@ class Network(pulumi.ComponentResource):
                                     service_name=f"com.amazonaws.{context.region}.{service}",
                                     private_dns_enabled=True, subnet_ids=[s.id for s in self.subnets["private"]],
                                     security_group_ids=[endpoint_sg.id], tags={"Name": f"{name_prefix}-{service}"},
-                                    opts=vpc_child)
+                                    policy=json.dumps(interface_endpoint_policy(context, service)), opts=vpc_child)
 
-        self._flow_log(name, settings, context, name_prefix, kms_key_arn, log_retention_days)
+        self._flow_log(name, settings, context, name_prefix, logs_key_arn, log_retention_days)
 
-        # The application's security group lives here because both the data tier (which trusts it) and the
-        # service (which uses it) need it; ingress from the load balancer is added by the serving path.
-        self.app_security_group = aws.ec2.SecurityGroup(f"{name}-app", vpc_id=self.vpc.id,
-                                                        description="Application tasks",
-                                                        tags={"Name": f"{name_prefix}-app"}, opts=vpc_child)
-        aws.vpc.SecurityGroupEgressRule(f"{name}-app-egress", security_group_id=self.app_security_group.id,
-                                        ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
-                                        description="Tasks reach the data tier, endpoints and NAT",
-                                        opts=pulumi.ResourceOptions(parent=self.app_security_group))
-
-        # The credential rotation functions (AWS's, in the private subnets) reach Secrets Manager over HTTPS (through
-        # the endpoint or NAT) and, by a rule the rotation adds, the database.
-        self.rotation_security_group = aws.ec2.SecurityGroup(f"{name}-rotation", vpc_id=self.vpc.id,
-                                                             description="Credential rotation functions",
-                                                             tags={"Name": f"{name_prefix}-rotation"}, opts=vpc_child)
-        aws.vpc.SecurityGroupEgressRule(f"{name}-rotation-https", security_group_id=self.rotation_security_group.id,
-                                        ip_protocol="tcp", from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0",
-                                        description="Secrets Manager, through the endpoint or NAT",
-                                        opts=pulumi.ResourceOptions(parent=self.rotation_security_group))
+        # The security groups of what runs in the private subnets live here because the data tier trusts them. Each
+        # reaches AWS's APIs (through the endpoints or NAT) and the internet's HTTPS on 443, and nothing else until
+        # the data tier opens its port to it (reachable_only_from); ingress to the application is the serving path's.
+        self.app_security_group = self._private_group(name, "app", "Application tasks", name_prefix)
+        self.jobs_security_group = self._private_group(name, "jobs", "Backup and restore-drill tasks", name_prefix)
+        self.rotation_security_group = self._private_group(name, "rotation", "Credential rotation functions",
+                                                           name_prefix)
 
         self.vpc_id = self.vpc.id
         self.public_subnet_ids = [s.id for s in self.subnets["public"]]
@@ -153,8 +176,27 @@ class Network(pulumi.ComponentResource):
             "private_subnet_ids": self.private_subnet_ids,
             "isolated_subnet_ids": self.isolated_subnet_ids,
             "app_security_group_id": self.app_security_group.id,
+            "jobs_security_group_id": self.jobs_security_group.id,
             "rotation_security_group_id": self.rotation_security_group.id,
         })
+
+    def allow_buckets(self, bucket_arns: list[pulumi.Input[str]]) -> aws.ec2.VpcEndpointPolicy:
+        """Limit the S3 endpoint to these buckets and the region's ECR image layers, for this account's principals:
+        nothing in the private subnets can move data to another bucket through it."""
+        document = pulumi.Output.all(*bucket_arns).apply(
+            lambda arns: json.dumps(s3_endpoint_policy(self._context, list(arns))))
+        return aws.ec2.VpcEndpointPolicy(f"{self._name}-s3", vpc_endpoint_id=self.s3_endpoint.id, policy=document,
+                                         opts=pulumi.ResourceOptions(parent=self.s3_endpoint))
+
+    def _private_group(self, name: str, label: str, description: str, name_prefix: str) -> aws.ec2.SecurityGroup:
+        group = aws.ec2.SecurityGroup(f"{name}-{label}", vpc_id=self.vpc.id, description=description,
+                                      tags={"Name": f"{name_prefix}-{label}"},
+                                      opts=pulumi.ResourceOptions(parent=self.vpc))
+        aws.vpc.SecurityGroupEgressRule(f"{name}-{label}-https", security_group_id=group.id, ip_protocol="tcp",
+                                        from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0",
+                                        description="AWS APIs through the endpoints or NAT, and HTTPS out",
+                                        opts=pulumi.ResourceOptions(parent=group))
+        return group
 
     def _route_table(self, name: str, label: str, subnets: list[aws.ec2.Subnet],
                      name_prefix: str) -> aws.ec2.RouteTable:
@@ -173,11 +215,8 @@ class Network(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-flow-logs",
             description=f"{name_prefix}: VPC flow logs write to their log group",
-            assume_role_policy=assume_role_policy(
-                "vpc-flow-logs.amazonaws.com",
-                StringEquals={"aws:SourceAccount": context.account_id},
-                ArnLike={"aws:SourceArn": context.arn("ec2", "vpc-flow-log/*")},
-            ),
+            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com", context,
+                                                  context.arn("ec2", "vpc-flow-log/*")),
             opts=pulumi.ResourceOptions(parent=log_group))
         aws.iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=pulumi.Output.json_dumps(policy(
             {

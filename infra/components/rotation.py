@@ -24,7 +24,6 @@ PUBLISHERS = {"aws": ("us-east-1", "297356227824", "1.1.671"),
               "aws-us-gov": ("us-gov-west-1", "023102451235", "1.1.397")}
 WINDOW = "1h"  # each schedule's rotation window; the schedules keep the windows apart (tier defaults)
 SIGNING_KEYS_CODE = Path(__file__).resolve().parents[1] / "functions" / "rotate_signing_keys.py"
-PORT = 5432
 
 
 def function_name(name_prefix: str, scheme: str) -> str:
@@ -67,21 +66,17 @@ class CredentialRotation(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: SecretsSettings, *, context: AwsContext, name_prefix: str,
                  logins: dict[str, Login], secret_key_arn: pulumi.Input[str], kms_key_arn: pulumi.Input[str],
-                 subnet_ids: list[pulumi.Input[str]], security_group_id: pulumi.Input[str],
-                 database_security_group_id: pulumi.Input[str], log_retention_days: int,
+                 logs_key_arn: pulumi.Input[str],
+                 subnet_ids: list[pulumi.Input[str]], security_group_id: pulumi.Input[str], log_retention_days: int,
                  roles_exist: list[pulumi.Resource], opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("secrets", "CredentialRotation"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        aws.vpc.SecurityGroupEgressRule(f"{name}-to-database", security_group_id=security_group_id,
-                                        ip_protocol="tcp", from_port=PORT, to_port=PORT,
-                                        referenced_security_group_id=database_security_group_id,
-                                        description="PostgreSQL, to change passwords", opts=child)
 
         def log_group(scheme: str) -> aws.cloudwatch.LogGroup:
             # Lambda would create it itself, unencrypted and kept forever.
             return aws.cloudwatch.LogGroup(f"{name}-{scheme}-logs",
                                            name=f"/aws/lambda/{function_name(name_prefix, scheme)}",
-                                           retention_in_days=log_retention_days, kms_key_id=kms_key_arn, opts=child)
+                                           retention_in_days=log_retention_days, kms_key_id=logs_key_arn, opts=child)
 
         functions: dict[str, pulumi.Output[str]] = {}
         for scheme in APPLICATIONS:
@@ -120,8 +115,7 @@ class CredentialRotation(pulumi.ComponentResource):
                                secret_key_arn: pulumi.Input[str], kms_key_arn: pulumi.Input[str],
                                logs: aws.cloudwatch.LogGroup) -> pulumi.Output[str]:
         role = aws.iam.Role(f"{name}-signing-keys", description=f"{name_prefix}: rotates the Flask key set",
-                            assume_role_policy=assume_role_policy(
-                                "lambda.amazonaws.com", StringEquals={"aws:SourceAccount": context.account_id}),
+                            assume_role_policy=assume_role_policy("lambda.amazonaws.com", context),
                             opts=pulumi.ResourceOptions(parent=self))
         grant = aws.iam.RolePolicy(f"{name}-signing-keys", role=role.id, policy=pulumi.Output.all(
             secret_key_arn, kms_key_arn, logs.arn).apply(lambda arns: json.dumps(signing_keys_policy(*arns))),

@@ -7,7 +7,7 @@ import math
 import pulumi
 import pulumi_aws as aws
 
-from infra.components import AwsContext, assume_role_policy, policy, type_token
+from infra.components import AwsContext, ecs_tasks_trust, policy, type_token
 from infra.components.task import (
     CONTAINER,
     AppWiring,
@@ -72,7 +72,7 @@ class ContainerService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self.cluster))
         self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/ecs/{name_prefix}/app",
                                                  retention_in_days=log_retention_days,
-                                                 kms_key_id=wiring.kms_key_arn, opts=child)
+                                                 kms_key_id=wiring.logs_key_arn, opts=child)
 
         # ECS injects only the migration step's logins; the server reads its own secrets (task role).
         execution, self.execution_policy = execution_role(
@@ -80,9 +80,7 @@ class ContainerService(pulumi.ComponentResource):
             wiring=wiring, log_group_arn=self.log_group.arn, secrets=injected(migration_secrets(wiring)),
             parent=self)
         task_role = aws.iam.Role(f"{name}-task", description=f"{name_prefix}: what the application may call",
-                                 assume_role_policy=assume_role_policy(
-                                     "ecs-tasks.amazonaws.com",
-                                     StringEquals={"aws:SourceAccount": context.account_id}),
+                                 assume_role_policy=ecs_tasks_trust(context),
                                  opts=child)
         self.task_policies = [aws.iam.RolePolicy(f"{name}-task-secrets", role=task_role.id,
                                                  policy=pulumi.Output.json_dumps(server_secrets_policy(wiring)),
@@ -165,7 +163,7 @@ class ContainerService(pulumi.ComponentResource):
 def server_secrets_policy(wiring: AppWiring) -> dict:
     """The application reads its runtime login, the Redis token and the Flask key set, and re-reads them when they
     rotate; no other secret (the master's and the owner's least of all)."""
-    return policy(*read_secrets(server_secret_arns(wiring), wiring.kms_key_arn))
+    return policy(*read_secrets(server_secret_arns(wiring), wiring.secrets_key_arn))
 
 
 def ecs_exec_policy() -> dict:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.components import AwsContext, assume_role_policy, policy
+from infra.components import AwsContext, ecs_tasks_trust, policy
 from infra.components.logins import Login
 from infra.settings import ServiceSettings
 
@@ -45,7 +45,8 @@ class AppWiring:
     redis_port: pulumi.Input[int]
     secret_key_arn: pulumi.Input[str]
     redis_auth_token_arn: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    secrets_key_arn: pulumi.Input[str]  # the KMS key of every secret above
+    logs_key_arn: pulumi.Input[str]  # the KMS key of the log groups
 
 
 Secrets = dict[str, tuple[pulumi.Input[str], str | None]]  # variable -> (secret ARN, JSON key or None: all of it)
@@ -76,6 +77,7 @@ def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> di
         "GUNICORN_TIMEOUT": str(settings.timeout_seconds),
         "GUNICORN_GRACEFUL_TIMEOUT": str(settings.graceful_timeout_seconds),
         "PROXY_COUNT": str(PROXY_COUNT),
+        "MAX_CONTENT_LENGTH": str(settings.max_body_bytes),
         # Only the load balancer's group reaches the tasks, so Gunicorn may trust whatever forwards to it.
         "FORWARDED_ALLOW_IPS": "*",
         "DATABASE_SECRET_ARN": wiring.logins["runtime"].secret_arn,
@@ -224,8 +226,7 @@ def execution_role(resource_name: str, *, description: str, context: AwsContext,
                    parent: pulumi.Resource) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """The role ECS starts a task with: pull the image, write the log group, read exactly the secrets it injects."""
     role = aws.iam.Role(resource_name, description=description,
-                        assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com",
-                                                              StringEquals={"aws:SourceAccount": context.account_id}),
+                        assume_role_policy=ecs_tasks_trust(context),
                         opts=pulumi.ResourceOptions(parent=parent))
     grant = aws.iam.RolePolicy(resource_name, role=role.id, policy=pulumi.Output.json_dumps(
         execution_policy(wiring, log_group_arn, secrets)), opts=pulumi.ResourceOptions(parent=role))
@@ -245,12 +246,12 @@ def execution_policy(wiring: AppWiring, log_group_arn: pulumi.Input[str], secret
          "Resource": pulumi.Output.concat(log_group_arn, ":log-stream:*")},
     ]
     if secrets:
-        statements += read_secrets(secrets, wiring.kms_key_arn)
+        statements += read_secrets(secrets, wiring.secrets_key_arn)
     return policy(*statements)
 
 
 def read_secrets(secrets: list[pulumi.Input[str]], kms_key_arn: pulumi.Input[str]) -> list[dict]:
-    """Read these secrets and decrypt them with the stack key, through Secrets Manager only."""
+    """Read these secrets and decrypt them with their key, through Secrets Manager only."""
     return [
         {"Sid": "ReadTheSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secrets},
         {"Sid": "DecryptTheSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn,

@@ -55,6 +55,7 @@ class Recorded:
     registered_outputs: dict = field(default_factory=dict)  # a component's register_outputs()
     dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs it depends on, as the engine
     depends_on: list[str] = field(default_factory=list)  # every URN it waits for (depends_on and inputs)
+    aliases: list[str] = field(default_factory=list)  # the URNs it was known by before (no replacement on a move)
 
 
 @dataclass
@@ -179,10 +180,25 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
                                                ("update", request.customTimeouts.update)) if v},
             dependencies={key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns},
-            depends_on=list(request.dependencies)))
+            depends_on=list(request.dependencies), aliases=self.alias_urns(request)))
         proto = sdk.sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, ident, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=ident, object=proto)
+
+    def alias_urns(self, request) -> list[str]:
+        """The resource's aliases as URNs, resolved as the engine resolves them (an unset name, type or parent is
+        the resource's own)."""
+        urns = list(request.aliasURNs)
+        for alias in request.aliases:
+            if alias.urn:
+                urns.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else spec.parentUrn or request.parent
+            if parent.split("::")[2:3] == ["pulumi:pulumi:Stack"]:
+                parent = ""
+            urns.append(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+        return urns
 
     def RegisterResourceOutputs(self, request):
         outputs = unwrap_secrets(rpc.deserialize_properties(request.outputs))

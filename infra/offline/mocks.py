@@ -228,7 +228,16 @@ def _serverless_application(name, inputs, region, physical):
     return stack_id, {"outputs": {"RotationLambdaARN": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{function}"}}
 
 
+def _web_acl(name, inputs, region, physical):
+    """A regional web ACL: its ARN names the scope, the name and an id."""
+    ident = f"{_hex('waf', name, length=8)}-{_hex('waf1', name, length=4)}-4{_hex('waf2', name, length=3)}-" \
+            f"8{_hex('waf3', name, length=3)}-{_hex('waf4', name, length=12)}"
+    return ident, {"arn": f"arn:aws:wafv2:{region}:{ACCOUNT}:regional/webacl/{physical}/{ident}", "capacity": 1127,
+                   "lockToken": _hex("lock", name, length=32)}
+
+
 COMPUTED: dict[str, Callable] = {
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
     "aws:lambda/function:Function": _lambda_function,
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": _serverless_application,
     "aws:ecr/repository:Repository": _ecr_repository,

@@ -20,7 +20,7 @@ import pulumi
 from infra import settings as settings_package
 from infra import tiers
 from infra.offline import harness
-from infra.settings.schema import camel, value_at
+from infra.settings.fields import camel, value_at
 
 # Properties that size a resource rather than shape the topology, per type.
 SIZING = {

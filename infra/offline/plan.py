@@ -30,7 +30,14 @@ KEY_PROPERTIES = {
     "aws:ec2/flowLog:FlowLog": ["trafficType"],
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4",
                                                                  "cidrIpv6", "referencedSecurityGroupId"],
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4"],
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ["ipProtocol", "fromPort", "toPort", "cidrIpv4",
+                                                               "cidrIpv6"],
+    "aws:wafv2/webAcl:WebAcl": ["name", "scope"],
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": ["minRetentionDays", "maxRetentionDays",
+                                                                 "changeableForDays"],
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": ["rule.defaultRetention.mode",
+                                                                           "rule.defaultRetention.days"],
+    "aws:s3/bucketLogging:BucketLogging": ["targetPrefix"],
     "aws:kms/key:Key": ["region", "enableKeyRotation", "deletionWindowInDays"],
     "aws:secretsmanager/secret:Secret": ["namePrefix", "recoveryWindowInDays"],
     "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays"],
@@ -68,6 +75,12 @@ def warnings(run: harness.Run) -> list[str]:
             found.append(f"{listener.name}: plain HTTP is served (loadBalancer.allowHttp); no TLS, no HSTS")
     if run.of_type("aws:sns/topic:Topic") and not run.of_type("aws:sns/topicSubscription:TopicSubscription"):
         found.append("the alarm topic has no subscriber (monitoring.alarmEmails): alarms notify nobody")
+    for acl in run.of_type("aws:wafv2/webAcl:WebAcl"):
+        counting = [rule["name"] for rule in acl.inputs.get("rules") or []
+                    if rule.get("overrideAction") == {"count": {}} or rule.get("action") == {"count": {}}]
+        if counting:
+            found.append(f"{acl.name}: {', '.join(counting)} only count (firewall.mode, firewall.countRuleGroups): "
+                         "what they match reaches the application")
     for task in run.of_type("aws:ecs/taskDefinition:TaskDefinition"):
         for container in json.loads(task.inputs["containerDefinitions"]):
             if not container.get("readonlyRootFilesystem"):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from pulumi_policy import ResourceValidationArgs
 
+from infra.catalog import ELB_TLS13_POLICIES_WITHOUT_CBC
 from infra.policy.props import Report, as_list, containers, environment, required, serves_http
 
 # Actions AWS grants only on "*" (no resource-level permissions).
@@ -25,9 +26,9 @@ def https_only(args: ResourceValidationArgs, report: Report) -> None:
         redirect = actions[0].get("redirect") or {}
         if actions[0].get("type") != "redirect" or redirect.get("protocol") != "HTTPS":
             report(f"listener on port {props.get('port')} serves plain HTTP: redirect it to HTTPS (301)", None)
-    elif props.get("protocol") == "HTTPS" and not str(props.get("sslPolicy", "")).startswith(
-            "ELBSecurityPolicy-TLS13"):
-        report(f"HTTPS listener uses {props.get('sslPolicy')}: use an ELBSecurityPolicy-TLS13-* policy", None)
+    elif props.get("protocol") == "HTTPS" and props.get("sslPolicy") not in ELB_TLS13_POLICIES_WITHOUT_CBC:
+        report(f"HTTPS listener uses {props.get('sslPolicy')}: use a TLS 1.3 policy without CBC suites, e.g. "
+               "ELBSecurityPolicy-TLS13-1-2-Res-2021-06 (infra/catalog.py lists them)", None)
 
 
 def security_headers(args: ResourceValidationArgs, report: Report) -> None:
@@ -117,7 +118,7 @@ def logs_with_retention(args: ResourceValidationArgs, report: Report) -> None:
     if not args.props.get("retentionInDays"):
         report(f"log group {args.props.get('name')} keeps logs forever: set a retention", None)
     if not args.props.get("kmsKeyId"):
-        report(f"log group {args.props.get('name')} is not encrypted with the stack key", None)
+        report(f"log group {args.props.get('name')} is not encrypted with a KMS key", None)
 
 
 def health_checks(args: ResourceValidationArgs, report: Report) -> None:

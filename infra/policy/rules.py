@@ -14,6 +14,14 @@ from __future__ import annotations
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, StackValidationPolicy
 
 from infra import sizing, tiers
+from infra.policy.perimeter_rules import (
+    endpoint_policies,
+    explicit_key_policies,
+    immutable_backups,
+    narrow_egress,
+    scoped_trust_policies,
+    waf_on_public_load_balancer,
+)
 from infra.policy.resource_rules import (
     debug_off_secret_key_from_a_secret,
     deletion_protection_and_multi_az,
@@ -49,7 +57,7 @@ def requirement_schema(policy: str) -> PolicyConfigSchema | None:
 
 POLICIES = [
     ResourceValidationPolicy("https-only", "HTTP redirects to HTTPS where the tier serves HTTPS only; HTTPS uses a "
-                             "TLS 1.3 policy", https_only,
+                             "TLS 1.3 policy without CBC suites", https_only,
                              config_schema=requirement_schema("https-only")),
     ResourceValidationPolicy("security-headers", "HSTS, nosniff and X-Frame-Options on every response",
                              security_headers),
@@ -87,6 +95,22 @@ POLICIES = [
                           "master or the owner login", database_credentials_least_privilege),
     StackValidationPolicy("secrets-rotated", "every database login rotates on a schedule; every other secret says "
                           "how it rotates", secrets_rotated),
+    StackValidationPolicy("waf-on-public-load-balancer", "AWS WAF on every internet-facing load balancer: AWS's "
+                          "managed rule groups, a rate limit per address, a body limit, logs without credentials; "
+                          "blocking where the tier blocks", waf_on_public_load_balancer,
+                          config_schema=requirement_schema("waf-on-public-load-balancer")),
+    StackValidationPolicy("narrow-egress", "egress to address ranges on 443 only, every other port to a security "
+                          "group", narrow_egress),
+    StackValidationPolicy("endpoint-policies", "every VPC endpoint has a policy admitting only this account's "
+                          "principals", endpoint_policies),
+    ResourceValidationPolicy("scoped-trust-policies", "service roles are assumed for this account only, and for "
+                             "the named resources where the service names them", scoped_trust_policies),
+    ResourceValidationPolicy("explicit-key-policies", "every KMS key has its own policy: administration apart from "
+                             "use, use through AWS services, log encryption for the stack's log groups only",
+                             explicit_key_policies),
+    StackValidationPolicy("immutable-backups", "vaults under Vault Lock; the dumps under S3 Object Lock where the "
+                          "tier requires it, and their access logged", immutable_backups,
+                          config_schema=requirement_schema("immutable-backups")),
     ResourceValidationPolicy("tls-verified", "PostgreSQL's certificate and host name verified against the RDS "
                              "bundle (the tier's sslmode), TLS to Redis", tls_verified,
                              config_schema=requirement_schema("tls-verified")),

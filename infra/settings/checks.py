@@ -7,8 +7,10 @@ import ipaddress
 import re
 
 from infra import sizing, tiers
+from infra.catalog import WAF_ALB_BODY_LIMIT_BYTES
+from infra.settings.fields import value_at
 from infra.settings.problems import Problem
-from infra.settings.schema import Settings, value_at
+from infra.settings.schema import Settings
 from infra.settings.values import overlaps, rotation_hours
 
 # The image's PostgreSQL client (app/Dockerfile: postgresql-client-15, whose pg_dump refuses a newer server) and the
@@ -90,6 +92,13 @@ def aws_rules(s: Settings) -> list[Problem]:
                 f"logs in as the master: the two must not open a window at the same hour ({sorted(shared)} UTC)",
                 "a cron() at an hour secrets.rotationSchedule never opens a window at")
 
+    snap = s.snapshots
+    if not snap.lock_min_retention_days <= snap.retention_days <= snap.lock_max_retention_days:
+        problem("snapshots.retentionDays", snap.retention_days, "the vault lock fails every backup and copy job kept "
+                f"outside {snap.lock_min_retention_days}..{snap.lock_max_retention_days} days (lockMinRetentionDays.."
+                "lockMaxRetentionDays)", f"{snap.lock_min_retention_days}..{snap.lock_max_retention_days}, or move "
+                "the lock's bounds")
+
     if s.snapshots.copy_region and s.snapshots.copy_region == s.region:
         problem("snapshots.copyRegion", s.snapshots.copy_region, "a copy in the same region does not survive a "
                 "regional outage", f"a region other than {s.region}, or empty")
@@ -128,6 +137,11 @@ def serving_checks(s: Settings) -> list[Problem]:
     if lb.health_check_timeout_seconds >= lb.health_check_interval_seconds:
         problem("loadBalancer.healthCheckTimeoutSeconds", lb.health_check_timeout_seconds,
                 "must be shorter than the interval", f"less than {lb.health_check_interval_seconds}")
+
+    if s.firewall.mode != "off" and s.service.max_body_bytes > WAF_ALB_BODY_LIMIT_BYTES:
+        problem("service.maxBodyBytes", s.service.max_body_bytes, "the load balancer hands AWS WAF only the first "
+                f"{WAF_ALB_BODY_LIMIT_BYTES} bytes of a body: the rest would reach the application uninspected",
+                f"at most {WAF_ALB_BODY_LIMIT_BYTES} while firewall.mode is {s.firewall.mode}")
 
     if svc.keepalive_seconds <= lb.idle_timeout_seconds:
         problem("service.keepaliveSeconds", svc.keepalive_seconds, f"Gunicorn closing idle connections before the "

@@ -13,8 +13,9 @@ from dataclasses import is_dataclass
 
 from infra import tiers
 from infra.settings.checks import cross_checks
+from infra.settings.fields import camel, config_fields
 from infra.settings.problems import MISSING, Problem, SettingsError
-from infra.settings.schema import Settings, camel, config_fields
+from infra.settings.schema import Settings
 from infra.settings.values import REGION
 
 # Keys that were renamed: a stack file still using the old name is told the new one.

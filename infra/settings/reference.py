@@ -8,8 +8,9 @@ import typing
 from dataclasses import is_dataclass
 
 from infra import tiers
+from infra.settings.fields import camel, config_fields
 from infra.settings.problems import MISSING
-from infra.settings.schema import Settings, camel, config_fields
+from infra.settings.schema import Settings
 
 
 def reference() -> str:

@@ -2,22 +2,30 @@
 with its one-line documentation, the check of its value alone, and, where it decides which resources exist, its
 `shape` (what of the value decides it; the parity report moves these one at a time to explain a difference).
 
-The dataclasses are the schema: loading (load.py), the rules across values (checks.py) and the configuration
+The serving path's groups are in serving.py, the field helpers in fields.py. The dataclasses are the schema:
+loading (load.py), the rules across values (checks.py) and the configuration
 reference in README.md (reference.py) all walk them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from infra import sizing
+from infra.settings.fields import same, setting
+from infra.settings.serving import (
+    FirewallSettings,
+    ImageSettings,
+    LoadBalancerSettings,
+    MonitoringSettings,
+    ServiceSettings,
+)
 from infra.settings.values import (
     LOG_RETENTION_DAYS,
     NAT_MODES,
     between,
     cidr_block,
     daily_window,
-    emails,
     matches,
     one_of,
     region_name,
@@ -25,34 +33,6 @@ from infra.settings.values import (
     weekly_window,
     zero_or_between,
 )
-
-
-def same(value):
-    """The shape of a setting whose every value is its own shape (a count, a mode, a switch)."""
-    return value
-
-
-def setting(doc: str, check=None, shape=None):
-    """A settings field: its one-line documentation, an optional check of its value alone, and an optional shape."""
-    return field(metadata={"doc": doc, "check": check, "shape": shape})
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-def config_fields(cls) -> list:
-    """The fields a stack file sets (not project, stack and region, which come from the context)."""
-    return [f for f in fields(cls) if not f.metadata.get("context")]
-
-
-def value_at(settings, key: str):
-    """The value of a dotted camelCase key, e.g. value_at(s, "database.backupRetentionDays")."""
-    value = settings
-    for part in key.split("."):
-        value = getattr(value, next(f.name for f in fields(value) if camel(f.name) == part))
-    return value
 
 
 @dataclass(frozen=True)
@@ -110,7 +90,7 @@ class DatabaseSettings:
     backup_window: str = setting("daily automated backup window (UTC)", daily_window)
     maintenance_window: str = setting("weekly maintenance window (UTC)", weekly_window)
     deletion_protection: bool = setting("RDS refuses to delete the instances")
-    performance_insights: bool = setting("Performance Insights, encrypted with the stack key")
+    performance_insights: bool = setting("Performance Insights, encrypted with the data key")
     monitoring_interval: int = setting("enhanced monitoring interval in seconds (0: off)", one_of(0, 1, 5, 10, 15,
                                                                                                   30, 60), shape=bool)
     apply_immediately: bool = setting("apply modifications now rather than in the maintenance window")
@@ -157,6 +137,15 @@ class SnapshotSettings:
     retention_days: int = setting("days a snapshot is kept", between(1, 36500))
     copy_region: str = setting("second region that receives a copy of each snapshot (empty: none)", region_name,
                                shape=bool)
+    lock_mode: str = setting("AWS Backup Vault Lock on the vaults: governance (removable by whoever may "
+                             "backup:DeleteBackupVaultLockConfiguration) or compliance (after lockChangeableDays it "
+                             "can never be changed or removed, by anyone, and the vaults cannot be deleted while they "
+                             "hold snapshots)", one_of("governance", "compliance"))
+    lock_min_retention_days: int = setting("the vault lock refuses snapshots kept less than this",
+                                           between(1, 36500))
+    lock_max_retention_days: int = setting("the vault lock refuses snapshots kept more than this", between(1, 36500))
+    lock_changeable_days: int = setting("compliance mode only: days the lock can still be changed or removed before "
+                                        "it becomes permanent (AWS takes 3 at least)", between(3, 36500))
 
 
 @dataclass(frozen=True)
@@ -178,114 +167,9 @@ class BackupsSettings:
                                          between(21, 200))
     part_size_mb: int = setting("upload part size (BACKUP_PART_SIZE_MB); S3 takes at most 10 000 parts, so this "
                                 "caps a dump at 10 000 x part size", between(5, 5120))
-
-
-@dataclass(frozen=True)
-class MonitoringSettings:
-    alarm_emails: list[str] = setting("addresses the alarm topic mails (each confirms its subscription once)", emails,
-                                      shape=len)
-    http_5xx_percent: int = setting("alarm: 5xx answers (application and load balancer) as % of requests",
-                                    between(1, 100))
-    p99_response_ms: int = setting("alarm: p99 target response time in milliseconds", between(10, 120000))
-    task_cpu_percent: int = setting("alarm: average CPU of the service's tasks, %", between(10, 100))
-    task_memory_percent: int = setting("alarm: average memory of the service's tasks, %", between(10, 100))
-    database_cpu_percent: int = setting("alarm: CPU of the busiest database instance, %", between(10, 100))
-    database_free_storage_percent: int = setting("alarm: free storage of any database instance below this % of "
-                                                 "allocatedStorage (below storage autoscaling's own 10 %: the alarm "
-                                                 "means autoscaling did not keep up or hit its ceiling)",
-                                                 between(1, 90))
-    database_connections_percent: int = setting("alarm: connections of any database instance as % of its "
-                                                "max_connections (the connection budget allows "
-                                                f"{sizing.BUDGET_PERCENT})",
-                                                between(10, 100))
-    replica_lag_seconds: int = setting("alarm: replica lag of the slowest replica, seconds", between(1, 3600))
-    cache_cpu_percent: int = setting("alarm: Redis engine CPU of the busiest node, %", between(10, 100))
-    cache_memory_percent: int = setting("alarm: Redis memory use of the fullest node, %", between(10, 100))
-    cache_evictions: int = setting("alarm: keys evicted per 5 minutes on any node", between(1, 1_000_000))
-
-
-@dataclass(frozen=True)
-class ImageSettings:
-    uri: str = setting("prebuilt image by digest (what CI deploys); empty: build app/Dockerfile and push to ECR",
-                       matches(r"^([a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64})?$",
-                               "<registry>/<repository>@sha256:<64 hex digits>, or empty"), shape=bool)
-    platform: str = setting("image platform: linux/arm64 (Graviton) or linux/amd64", one_of("linux/arm64",
-                                                                                            "linux/amd64"))
-    keep_images: int = setting("images the ECR lifecycle policy keeps", between(1, 1000))
-
-    @property
-    def cpu_architecture(self) -> str:
-        """The platform as ECS names it in a task definition's runtime platform."""
-        return "ARM64" if self.platform == "linux/arm64" else "X86_64"
-
-
-@dataclass(frozen=True)
-class LoadBalancerSettings:
-    domain: str = setting("public name of the service (empty: the load balancer's DNS name)",
-                          matches(r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$|^$", "a DNS name, or empty"),
-                          shape=bool)
-    hosted_zone_id: str = setting("Route 53 zone of the domain: DNS-validated certificate and alias record",
-                                  matches(r"^(Z[A-Z0-9]{5,31})?$", "a hosted zone id such as Z0123456789ABC, or empty"),
-                                  shape=bool)
-    certificate_arn: str = setting("an existing ACM certificate for the domain (instead of a new DNS-validated one)",
-                                   matches(r"^(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+)?$",
-                                           "an ACM certificate ARN, or empty"), shape=bool)
-    allow_http: bool = setting("serve plain HTTP when there is no certificate (dev only; the plan flags it)")
-    ssl_policy: str = setting("TLS policy of the HTTPS listener",
-                              matches(r"ELBSecurityPolicy-TLS13-[A-Za-z0-9-]+", "an ELBSecurityPolicy-TLS13-* policy"))
-    idle_timeout_seconds: int = setting("idle connection timeout", between(1, 4000))
-    deletion_protection: bool = setting("AWS refuses to delete the load balancer")
-    health_check_path: str = setting("the application's liveness path", matches(
-        r"/[!-~]{0,1023}", "a path starting with /, printable ASCII without spaces, at most 1024 characters"))
-    health_check_interval_seconds: int = setting("seconds between target health checks", between(5, 300))
-    health_check_timeout_seconds: int = setting("seconds a health check may take", between(2, 120))
-    healthy_threshold: int = setting("passing checks before a target receives traffic", between(2, 10))
-    unhealthy_threshold: int = setting("failing checks before a target is taken out", between(2, 10))
-    deregistration_delay_seconds: int = setting("seconds a draining target keeps its in-flight requests",
-                                                between(0, 30))
-    slow_start_seconds: int = setting("seconds a new target's share of traffic ramps up (0: off)",
-                                      zero_or_between(30, 900, "not accepted by ELB"))
-
-    @property
-    def https(self) -> bool:
-        """Is there, or will there be, a certificate to serve HTTPS with?"""
-        return bool(self.certificate_arn or (self.domain and self.hosted_zone_id))
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    cpu: int = setting("task CPU units (1024 = 1 vCPU)", one_of(*sizing.FARGATE_MEMORY))
-    memory: int = setting("task memory in MiB (a Fargate pair with cpu)", between(512, 122880))
-    port: int = setting("port Gunicorn binds in the container", between(1024, 65535))
-    min_tasks: int = setting("fewest running tasks (autoscaling floor)", between(1, 1000))
-    max_tasks: int = setting("most running tasks (autoscaling ceiling)", between(1, 1000))
-    workers: int = setting("Gunicorn worker processes per task (WEB_CONCURRENCY)", between(1, 64))
-    threads: int = setting("threads per Gunicorn worker (gthread)", between(1, 64))
-    db_pool_size: int = setting("SQLAlchemy pool size per worker process (DB_POOL_SIZE)", between(1, 100))
-    db_max_overflow: int = setting("extra connections per worker process under load (DB_MAX_OVERFLOW)",
-                                   between(0, 100))
-    keepalive_seconds: int = setting("Gunicorn keep-alive; must outlast the load balancer's idle timeout",
-                                     between(1, 4000))
-    timeout_seconds: int = setting("Gunicorn worker timeout", between(5, 3600))
-    graceful_timeout_seconds: int = setting("seconds Gunicorn lets in-flight requests finish after SIGTERM",
-                                            between(1, 119))
-    stop_timeout_seconds: int = setting("seconds ECS waits after SIGTERM before SIGKILL (at most 120)",
-                                        between(2, 120))
-    startup_seconds: int = setting("seconds a new task needs before /health answers (the container health "
-                                   "check's start period, which ECS caps at 300)", between(1, 300))
-    health_check_grace_period_seconds: int = setting("seconds ECS ignores failing health checks of a new task",
-                                                     between(0, 3600))
-    spot_weight: int = setting("share of tasks on Fargate Spot against 1 on Fargate (0: none)", between(0, 10))
-    ecs_exec: bool = setting("allow `aws ecs execute-command` into the tasks", shape=same)
-    cpu_target: int = setting("target average CPU % for autoscaling", between(10, 90))
-    memory_target: int = setting("target average memory % for autoscaling", between(10, 90))
-    requests_per_target: int = setting("target requests per task per minute (ALBRequestCountPerTarget)",
-                                       between(1, 1_000_000))
-    scale_in_cooldown_seconds: int = setting("seconds between scale-in steps", between(0, 3600))
-    scale_out_cooldown_seconds: int = setting("seconds between scale-out steps", between(0, 3600))
-    app_env: str = setting("the application's config class (APP_ENV); deployed stacks run staging or production",
-                           one_of("staging", "production"))
-    log_level: str = setting("application log level (LOG_LEVEL)", one_of("DEBUG", "INFO", "WARNING", "ERROR"))
+    object_lock: bool = setting("S3 Object Lock (governance mode) keeps every backup retentionDays: nobody deletes "
+                                "or overwrites one earlier without bypassing governance, and it cannot be turned off "
+                                "once on", shape=same)
 
 
 @dataclass(frozen=True)
@@ -301,7 +185,7 @@ class Settings:
     protect: bool = setting("protect stateful resources (database, cache, key, secrets, vault) against "
                             "`pulumi destroy`")
     network: NetworkSettings = setting("the VPC")
-    secrets: SecretsSettings = setting("the stack key and the secrets")
+    secrets: SecretsSettings = setting("the stack's KMS keys and the secrets")
     logs: LogSettings = setting("log groups")
     database: DatabaseSettings = setting("RDS PostgreSQL")
     cache: CacheSettings = setting("ElastiCache Redis")
@@ -310,6 +194,7 @@ class Settings:
     monitoring: MonitoringSettings = setting("alarms to an encrypted SNS topic, and a dashboard")
     image: ImageSettings = setting("the application image")
     load_balancer: LoadBalancerSettings = setting("the Application Load Balancer")
+    firewall: FirewallSettings = setting("AWS WAF on the load balancer")
     service: ServiceSettings = setting("the ECS Fargate service running Gunicorn")
 
     @property

@@ -49,7 +49,7 @@ COMMON = {
         "hostedZoneId": "",
         "certificateArn": "",
         "allowHttp": False,
-        "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
         "idleTimeoutSeconds": 60,
         "healthCheckPath": "/health",
         "healthCheckIntervalSeconds": 15,
@@ -59,8 +59,18 @@ COMMON = {
         "deregistrationDelaySeconds": 20,
         "slowStartSeconds": 30,
     },
+    # AWS WAF: 2000 requests per client address in 5 minutes is the app's own order of magnitude for one client (a
+    # page of notes is one request); the app's finer limits are its own.
+    "firewall": {
+        "rateLimit": 2000,
+        "rateWindowSeconds": 300,
+        "countRuleGroups": [],
+    },
     "service": {
         "port": 8000,
+        # The notes API takes small JSON bodies; the load balancer hands AWS WAF no more than 8 KB of a body, so a
+        # larger limit would let the rest reach the application uninspected.
+        "maxBodyBytes": 8192,
         "threads": 4,
         "dbPoolSize": 5,
         "dbMaxOverflow": 2,
@@ -84,6 +94,10 @@ COMMON = {
         # delay or expire AWS Backup jobs that start near them.
         "schedule": "cron(0 7 ? * * *)",
         "copyRegion": "",
+        # Governance: the lock stops mistakes and stolen credentials short of the vault-lock permission; compliance
+        # is for those who must prove nobody at all can delete, and is irreversible (docs/operations.md).
+        "lockMode": "governance",
+        "lockChangeableDays": 3,
     },
     "monitoring": {
         "alarmEmails": [],
@@ -98,6 +112,7 @@ COMMON = {
         "cacheCpuPercent": 75,
         "cacheMemoryPercent": 80,
         "cacheEvictions": 100,
+        "firewallBlockedPercent": 10,
     },
     "backups": {
         "enabled": True,
@@ -142,11 +157,14 @@ TIERS = {
             "snapshotRetentionDays": 0,
             "applyImmediately": True,
         },
-        "snapshots": {"enabled": False, "retentionDays": 7},
-        "backups": {"retentionDays": 3, "noncurrentDays": 1},
+        "snapshots": {"enabled": False, "retentionDays": 7, "lockMinRetentionDays": 1, "lockMaxRetentionDays": 35},
+        # Dev's buckets are torn down freely: locked objects would hold `pulumi destroy` for the retention.
+        "backups": {"retentionDays": 3, "noncurrentDays": 1, "objectLock": False},
         # Fargate Spot (dev's cost saver) runs only x86_64 tasks.
         "image": {"keepImages": 10, "platform": "linux/amd64"},
         "loadBalancer": {"deletionProtection": False, "slowStartSeconds": 0},
+        # Dev counts (and logs) what the firewall would block: rules are tuned there before staging blocks.
+        "firewall": {"mode": "count"},
         "service": {"cpu": 512, "memory": 1024, "minTasks": 1, "maxTasks": 2, "workers": 2, "spotWeight": 1,
                     "ecsExec": True, "appEnv": "staging"},
     },
@@ -174,9 +192,10 @@ TIERS = {
             "snapshotRetentionDays": 3,
             "applyImmediately": False,
         },
-        "snapshots": {"enabled": True, "retentionDays": 14},
-        "backups": {"retentionDays": 7, "noncurrentDays": 7},
+        "snapshots": {"enabled": True, "retentionDays": 14, "lockMinRetentionDays": 7, "lockMaxRetentionDays": 35},
+        "backups": {"retentionDays": 7, "noncurrentDays": 7, "objectLock": True},
         "loadBalancer": {"deletionProtection": True},
+        "firewall": {"mode": "block"},
         "service": {"cpu": 1024, "memory": 2048, "minTasks": 2, "maxTasks": 4, "workers": 2, "appEnv": "staging"},
     },
     "prod": {
@@ -203,9 +222,12 @@ TIERS = {
             "snapshotRetentionDays": 7,
             "applyImmediately": False,
         },
-        "snapshots": {"enabled": True, "retentionDays": 35},
-        "backups": {"retentionDays": 35, "noncurrentDays": 30, "ephemeralStorageGib": 100, "partSizeMb": 16},
+        "snapshots": {"enabled": True, "retentionDays": 35, "lockMinRetentionDays": 35,
+                      "lockMaxRetentionDays": 365},
+        "backups": {"retentionDays": 35, "noncurrentDays": 30, "ephemeralStorageGib": 100, "partSizeMb": 16,
+                    "objectLock": True},
         "loadBalancer": {"deletionProtection": True},
+        "firewall": {"mode": "block"},
         "service": {"cpu": 1024, "memory": 2048, "minTasks": 3, "maxTasks": 20, "workers": 2,
                     "appEnv": "production"},
     },
@@ -226,6 +248,8 @@ WHY_TIERS_DIFFER = {
                                    "instances are worth watching that closely",
     "snapshots.enabled": "AWS Backup snapshots live in a vault and outlive the instance; without them only RDS's own "
                          "automated backups remain",
+    "backups.objectLock": "S3 Object Lock keeps each dump its retention, whoever asks; a stack torn down often (dev) "
+                          "would wait out the retention before its bucket could go",
     "service.ecsExec": "ECS Exec (a shell in the tasks, its role policy, a writable root filesystem) only where "
                        "debugging matters more than hardening",
 }

@@ -15,7 +15,8 @@ MANDATORY, ADVISORY, DISABLED = "mandatory", "advisory", "disabled"
 
 # The rules no stack may break, whatever its tier.
 ALWAYS_MANDATORY = ("debug-off-secret-key-from-a-secret", "no-wildcard-iam", "nothing-public-in-the-data-tier",
-                    "encryption-at-rest", "logs-with-retention", "database-credentials-least-privilege")
+                    "encryption-at-rest", "logs-with-retention", "database-credentials-least-privilege",
+                    "narrow-egress", "endpoint-policies", "scoped-trust-policies", "explicit-key-policies")
 
 # Enforcement of the policy pack's rules per tier: (level of every rule not named, the named exceptions).
 # Everything is mandatory in staging and prod except what the tier deliberately lacks; dev is told (advisory), never
@@ -74,10 +75,14 @@ REQUIREMENTS = (
                 "{tier} takes AWS Backup snapshots of its database", "true"),
     Requirement("snapshots.copyRegion", "backups-and-restore-drill", SET, {"prod": True},
                 "{tier} keeps a copy of its snapshots in a second region", "a region other than aws:region"),
+    Requirement("backups.objectLock", "immutable-backups", EXACTLY, {"staging": True, "prod": True},
+                "{tier} keeps its backup dumps under S3 Object Lock", "true"),
     Requirement("monitoring.alarmEmails", "alarms-present", SET, {"staging": True, "prod": True},
                 "{tier} alarms must reach someone", "one or more addresses"),
     Requirement("database.sslMode", "tls-verified", EXACTLY, {"staging": "verify-full", "prod": "verify-full"},
                 "{tier} verifies the database server's certificate and host name", "{value}"),
+    Requirement("firewall.mode", "waf-on-public-load-balancer", EXACTLY, {"staging": "block", "prod": "block"},
+                "{tier} blocks what AWS WAF's rules match in front of its public load balancer", "{value}"),
     Requirement("loadBalancer.allowHttp", "https-only", EXACTLY, {"staging": False, "prod": False},
                 "{tier} serves HTTPS only", "false",
                 also=("loadBalancer.domain", "loadBalancer.hostedZoneId", "loadBalancer.certificateArn")),

@@ -62,6 +62,37 @@ def schedule_problems(inputs: dict) -> str:
     return model_problems("scheduler", "CreateSchedule", params)
 
 
+def api_shape(value):
+    """Recorded provider inputs (camelCase) in the API's shape (PascalCase), for the WAF's nested rules."""
+    if isinstance(value, list):
+        return [api_shape(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    renamed = {"cloudwatchMetricsEnabled": "CloudWatchMetricsEnabled"}
+    return {renamed.get(key, key[:1].upper() + key[1:]): api_shape(item) for key, item in value.items()}
+
+
+def web_acl_problems(inputs: dict) -> str:
+    """Validate a recorded aws.wafv2.WebAcl as the CreateWebACL call it becomes (custom response bodies are a list
+    in the provider, a map in the API)."""
+    params = {
+        "Name": inputs["name"], "Scope": inputs["scope"], "Description": inputs["description"],
+        "DefaultAction": api_shape(inputs["defaultAction"]), "Rules": api_shape(inputs["rules"]),
+        "VisibilityConfig": api_shape(inputs["visibilityConfig"]),
+        "CustomResponseBodies": {body["key"]: {"ContentType": body["contentType"], "Content": body["content"]}
+                                 for body in inputs.get("customResponseBodies", [])},
+    }
+    return model_problems("wafv2", "CreateWebACL", params)
+
+
+def waf_logging_problems(inputs: dict) -> str:
+    """Validate a recorded aws.wafv2.WebAclLoggingConfiguration as the PutLoggingConfiguration call it becomes."""
+    params = {"LoggingConfiguration": {"ResourceArn": inputs["resourceArn"],
+                                       "LogDestinationConfigs": inputs["logDestinationConfigs"],
+                                       "RedactedFields": api_shape(inputs["redactedFields"])}}
+    return model_problems("wafv2", "PutLoggingConfiguration", params)
+
+
 def model_problems(service: str, operation: str, params: dict) -> str:
     """botocore's own validation of an API call's parameters: unknown keys, types, required members, minimums,
     and (beyond botocore) maximums and enums, which the service would reject."""

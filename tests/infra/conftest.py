@@ -10,7 +10,9 @@ from infra.offline import harness
 
 STACKS = ("dev", "staging", "prod")
 CONTEXT = AwsContext(account_id=harness.ACCOUNT, partition="aws", region="eu-west-1")
-KEY_ARN = f"arn:aws:kms:eu-west-1:{harness.ACCOUNT}:key/11111111-2222-4333-8444-555555555555"
+KEY_ARN = f"arn:aws:kms:eu-west-1:{harness.ACCOUNT}:key/11111111-2222-4333-8444-555555555555"  # the data key
+LOGS_KEY_ARN = f"arn:aws:kms:eu-west-1:{harness.ACCOUNT}:key/22222222-2222-4333-8444-555555555555"
+SECRETS_KEY_ARN = f"arn:aws:kms:eu-west-1:{harness.ACCOUNT}:key/33333333-2222-4333-8444-555555555555"
 
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flask-aws-prod/app@sha256:" + "c" * 64
@@ -31,7 +33,7 @@ def wiring_for(s: settings.Settings) -> AppWiring:
         database_ssl_mode=s.database.ssl_mode, database_replica_hosts=["r1.example.internal", "r2.example.internal"],
         logins=logins, redis_host="redis.example.internal", redis_port=6379,
         secret_key_arn=SECRET_ARNS["flask-secret-key"], redis_auth_token_arn=SECRET_ARNS["redis-auth-token"],
-        kms_key_arn=KEY_ARN)
+        secrets_key_arn=SECRETS_KEY_ARN, logs_key_arn=LOGS_KEY_ARN)
 
 
 def settings_for(tier: str, **groups) -> settings.Settings:

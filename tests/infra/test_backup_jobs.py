@@ -10,7 +10,15 @@ from infra.components.backup_jobs import COMMANDS, LIFECYCLE_GRACE_DAYS, BackupJ
 from infra.components.task import RDS_CA_BUNDLE
 from infra.offline import harness
 from tests.infra.checks import policy_findings, schedule_problems, task_definition_problems
-from tests.infra.conftest import CONTEXT, IMAGE, KEY_ARN, REPOSITORY_ARN, SECRET_ARNS, settings_for, wiring_for
+from tests.infra.conftest import (
+    CONTEXT,
+    IMAGE,
+    REPOSITORY_ARN,
+    SECRET_ARNS,
+    SECRETS_KEY_ARN,
+    settings_for,
+    wiring_for,
+)
 from tests.infra.test_service import APP_SG
 
 CLUSTER_ARN = f"arn:aws:ecs:eu-west-1:{harness.ACCOUNT}:cluster/flask-aws-prod"
@@ -25,7 +33,7 @@ def build(tier="prod", **backups) -> harness.Run:
         BackupJobs("backups", s.backups, s.service, wiring=wiring, context=CONTEXT, name_prefix=f"flask-aws-{tier}",
                    cluster_arn=CLUSTER_ARN, log_group=log_group,
                    cpu_architecture="ARM64", subnet_ids=["subnet-p1", "subnet-p2"], security_group_id=APP_SG,
-                   protect=s.protect, key_deletion_window_days=30)
+                   protect=s.protect, key_deletion_window_days=30, log_retention_days=90)
     return harness.run(program)
 
 
@@ -42,20 +50,22 @@ def test_bucket_is_versioned_kms_encrypted_private_and_expires_per_tier(tier, re
     assert key.inputs["enableKeyRotation"] is True and key.protect is (tier != "dev")
     assert run.named("backups-key", "aws:kms/alias:Alias").inputs["name"] == f"alias/flask-aws-{tier}-backups"
     assert run.named("backups-bucket", "aws:s3/bucket:Bucket").protect is (tier != "dev")
-    versioning = run.one("aws:s3/bucketVersioning:BucketVersioning")
+    versioning = run.named("backups-bucket", "aws:s3/bucketVersioning:BucketVersioning")
     assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
-    (rule,) = run.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration") \
-        .inputs["rules"]
+    (rule,) = run.named("backups-bucket", "aws:s3/bucketServerSideEncryptionConfiguration:"
+                        "BucketServerSideEncryptionConfiguration").inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms",
                                                           "kmsMasterKeyId": key.outputs["arn"]}
-    block = run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    block = run.named("backups-bucket", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
     assert all(block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                   "restrictPublicBuckets"))
-    (lifecycle,) = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    (lifecycle,) = run.named("backups-bucket", "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+                             ).inputs["rules"]
     assert lifecycle["expiration"] == {"days": retention + LIFECYCLE_GRACE_DAYS}
     assert lifecycle["noncurrentVersionExpiration"] == {"noncurrentDays": noncurrent}
     assert lifecycle["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
-    statements = json.loads(run.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    statements = json.loads(run.named("backups-bucket", "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"]
+                            )["Statement"]
     assert statements[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
@@ -91,7 +101,7 @@ def test_each_jobs_execution_role_reads_its_own_login_alone():
         by_sid = {s["Sid"]: s for s in policy["Statement"]}
         assert by_sid["ReadTheSecrets"]["Resource"] == [SECRET_ARNS[f"database-{job}"]]
         assert by_sid["PullTheImage"]["Resource"] == REPOSITORY_ARN
-        assert by_sid["DecryptTheSecrets"]["Resource"] == KEY_ARN and policy_findings(policy) == []
+        assert by_sid["DecryptTheSecrets"]["Resource"] == SECRETS_KEY_ARN and policy_findings(policy) == []
         task = run.named(f"backups-{job}", "aws:ecs/taskDefinition:TaskDefinition").inputs
         assert task["executionRoleArn"] == run.named(f"backups-{job}-execution", "aws:iam/role:Role").outputs["arn"]
 
@@ -156,7 +166,10 @@ def test_the_scheduler_may_start_only_these_tasks_on_this_cluster():
     run = build()
     trust = json.loads(run.named("backups-scheduler", "aws:iam/role:Role").inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": harness.ACCOUNT}}
+    # The scheduler names the schedule group as the source (not a schedule, which AWS documents it does not do).
+    assert trust["Statement"][0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": harness.ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:scheduler:eu-west-1:{harness.ACCOUNT}:schedule-group/default"}}
     document = json.loads(run.named("backups-scheduler", "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
     assert policy_findings(document) == []
     by_sid = {s["Sid"]: s for s in document["Statement"]}
@@ -192,3 +205,53 @@ def test_stacks_export_the_bucket_and_key_and_can_go_without(stacks, dev_without
         assert run.outputs["backupKmsKeyArn"].startswith("arn:aws:kms:")
     off = dev_without_backups
     assert not off.of_type("aws:scheduler/schedule:Schedule") and "backupBucket" not in off.outputs
+
+
+@pytest.mark.parametrize("tier, locked", [("dev", False), ("staging", True), ("prod", True)])
+def test_the_dumps_are_locked_for_their_retention_where_the_tier_says(tier, locked):
+    """Governance-mode Object Lock for retentionDays, on its own resource after versioning (so an existing bucket
+    takes it too); dev's buckets stay easy to tear down."""
+    run = build(tier)
+    found = run.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    if not locked:
+        assert found == []
+        return
+    (lock,) = found
+    days = settings_for(tier).backups.retention_days
+    assert lock.inputs["objectLockEnabled"] == "Enabled"
+    assert lock.inputs["rule"] == {"defaultRetention": {"mode": "GOVERNANCE", "days": days}}
+    versioning = run.named("backups-bucket", "aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning.urn in lock.depends_on
+
+
+def test_every_read_of_a_dump_is_in_the_access_log():
+    """S3 server access logging into a bucket of its own: S3-managed keys and no lock (S3 refuses either on a log
+    bucket), and only S3's log delivery may write it, for the backup bucket of this account."""
+    run = build()
+    logging = run.one("aws:s3/bucketLogging:BucketLogging").inputs
+    dumps = run.named("backups-bucket", "aws:s3/bucket:Bucket")
+    logs = run.named("backups-access-logs", "aws:s3/bucket:Bucket")
+    assert (logging["bucket"], logging["targetBucket"], logging["targetPrefix"]) == (
+        dumps.outputs["bucket"], logs.outputs["bucket"], "backups/")
+    (rule,) = run.named("backups-access-logs", "aws:s3/bucketServerSideEncryptionConfiguration:"
+                        "BucketServerSideEncryptionConfiguration").inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    statements = json.loads(run.named("backups-access-logs", "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"]
+                            )["Statement"]
+    (delivery,) = [st for st in statements if st.get("Sid") == "S3ServerAccessLogDelivery"]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"} and delivery["Action"] == "s3:PutObject"
+    assert delivery["Resource"] == f"{logs.outputs['arn']}/backups/*"
+    assert delivery["Condition"] == {"ArnLike": {"aws:SourceArn": dumps.outputs["arn"]},
+                                     "StringEquals": {"aws:SourceAccount": harness.ACCOUNT}}
+
+
+def test_the_backup_key_is_used_only_through_s3():
+    document = json.loads(run_key_policy())
+    by_sid = {st["Sid"]: st for st in document["Statement"]}
+    assert by_sid["AccountUsesTheKeyThroughItsServices"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["s3.eu-west-1.amazonaws.com"]}}
+    assert "kms:Decrypt" not in by_sid["AccountAdministersTheKeyThroughIam"]["Action"]
+
+
+def run_key_policy() -> str:
+    return build().named("backups-key", "aws:kms/key:Key").inputs["policy"]

@@ -6,9 +6,10 @@ import pytest
 
 from infra.components.database import Database
 from infra.offline import harness
-from tests.infra.conftest import KEY_ARN, settings_for
+from tests.infra.conftest import CONTEXT, KEY_ARN, LOGS_KEY_ARN, settings_for
 
 CLIENT_SG = "sg-0123456789abcdef0"
+JOBS_SG = "sg-0aaaaaaaaaaaaaaaa"
 ROTATION_SG = "sg-0fedcba9876543210"
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 
@@ -16,8 +17,10 @@ ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 def build(tier="prod", protect=True, **database) -> harness.Run:
     s = settings_for(tier, database=database)
     return harness.run(lambda: Database(
-        "database", s.database, name_prefix=f"flask-aws-{tier}", vpc_id="vpc-1", subnet_ids=["s-1", "s-2", "s-3"],
-        zones=ZONES, client_security_group_id=CLIENT_SG, rotation_security_group_id=ROTATION_SG, kms_key_arn=KEY_ARN,
+        "database", s.database, context=CONTEXT, name_prefix=f"flask-aws-{tier}", vpc_id="vpc-1",
+        subnet_ids=["s-1", "s-2", "s-3"], zones=ZONES,
+        clients={"app": ("the application", CLIENT_SG), "jobs": ("the backup jobs", JOBS_SG),
+                 "rotation": ("the rotation functions", ROTATION_SG)}, kms_key_arn=KEY_ARN, logs_key_arn=LOGS_KEY_ARN,
         password="p@ss-not-printed",
         log_retention_days=s.logs.retention_days, protect=protect))
 
@@ -29,14 +32,21 @@ def instances(run):
     return primary[0], sorted((r for r in rds if r not in primary), key=lambda r: r.name)
 
 
-def test_only_the_application_and_the_rotation_functions_reach_5432():
+def test_only_the_application_the_jobs_and_the_rotation_functions_reach_5432():
     run = build()
     rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert sorted(r.inputs["referencedSecurityGroupId"] for r in rules) == sorted([CLIENT_SG, ROTATION_SG])
+    clients = sorted([CLIENT_SG, JOBS_SG, ROTATION_SG])
+    assert sorted(r.inputs["referencedSecurityGroupId"] for r in rules) == clients
     for rule in rules:
         assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (5432, 5432, "tcp")
         assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
-    assert "ingress" not in run.one("aws:ec2/securityGroup:SecurityGroup").inputs
+    group = run.one("aws:ec2/securityGroup:SecurityGroup")
+    assert "ingress" not in group.inputs and "egress" not in group.inputs
+    # Each client may send to the database on 5432, and its egress names the database's group.
+    egress = run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    assert sorted(r.inputs["securityGroupId"] for r in egress) == clients
+    assert all(r.dependencies["referencedSecurityGroupId"] == [group.urn] and
+               (r.inputs["fromPort"], r.inputs["toPort"]) == (5432, 5432) for r in egress)
 
 
 def test_parameter_group_forces_tls_and_logs_slow_queries():
@@ -49,7 +59,8 @@ def test_parameter_group_forces_tls_and_logs_slow_queries():
 
 
 def test_primary_is_encrypted_private_backed_up_and_protected():
-    primary, _ = instances(build())
+    run = build()
+    primary, _ = instances(run)
     i = primary.inputs
     assert i["engine"] == "postgres" and i["engineVersion"] == "15"
     assert i["storageEncrypted"] is True and i["kmsKeyId"] == KEY_ARN and i["storageType"] == "gp3"
@@ -66,6 +77,12 @@ def test_primary_is_encrypted_private_backed_up_and_protected():
     assert len(i["finalSnapshotIdentifier"]) > len("flask-aws-prod-db-final-")
     assert i["performanceInsightsEnabled"] is True and i["performanceInsightsKmsKeyId"] == KEY_ARN
     assert i["monitoringInterval"] == 60 and i["monitoringRoleArn"].startswith("arn:aws:iam::")
+    # RDS assumes the monitoring role for this account's instances of this stack only.
+    trust = json.loads(run.named("database-monitoring", "aws:iam/role:Role").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": harness.ACCOUNT},
+        "ArnLike": {"aws:SourceArn": [f"arn:aws:rds:eu-west-1:{harness.ACCOUNT}:db:flask-aws-prod-db",
+                                      f"arn:aws:rds:eu-west-1:{harness.ACCOUNT}:db:flask-aws-prod-db-replica-*"]}}
     assert i["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
     assert i["caCertIdentifier"].startswith("rds-ca-")
     assert primary.protect
@@ -84,7 +101,7 @@ def test_log_groups_exist_before_rds_creates_them_with_retention_and_key():
     assert set(groups) == {f"/aws/rds/instance/{db}/{log}" for db in ("flask-aws-prod-db",
                                                                       "flask-aws-prod-db-replica-1")
                            for log in ("postgresql", "upgrade")}
-    assert all(g.inputs["retentionInDays"] == 90 and g.inputs["kmsKeyId"] == KEY_ARN for g in groups.values())
+    assert all(g.inputs["retentionInDays"] == 90 and g.inputs["kmsKeyId"] == LOGS_KEY_ARN for g in groups.values())
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 5])

@@ -6,13 +6,13 @@ import json
 import pytest
 
 from infra import sizing
-from infra.components.monitoring import failed_job_pattern, failed_rotation_pattern
+from infra.components.monitoring import DEPLOYMENT_ALARMS, failed_job_pattern, failed_rotation_pattern
 from infra.offline import harness
 from tests.infra.checks import metric_alarm_problems
 
 ALL = {"http-5xx", "p99-response", "unhealthy-targets", "task-cpu", "task-memory", "running-tasks", "database-cpu",
        "database-free-storage", "database-connections", "cache-cpu", "cache-memory", "cache-evictions",
-       "replica-lag", "backup-failed", "rotation-failed"}
+       "replica-lag", "backup-failed", "rotation-failed", "firewall-blocked"}
 
 
 def alarms(run) -> dict:
@@ -23,7 +23,7 @@ def alarms(run) -> dict:
 def test_every_alarm_is_a_valid_put_metric_alarm_call_to_the_encrypted_topic(stacks):
     for stack, run in stacks.items():
         topic = run.one("aws:sns/topic:Topic")
-        assert topic.inputs["kmsMasterKeyId"] == run.named("secrets-key", "aws:kms/key:Key").outputs["arn"]
+        assert topic.inputs["kmsMasterKeyId"] == run.named("keys-logs", "aws:kms/key:Key").outputs["arn"]
         for concern, alarm in alarms(run).items():
             assert metric_alarm_problems(alarm) == "", (stack, concern)
             assert alarm["alarmActions"] == alarm["okActions"] == [topic.outputs["arn"]]
@@ -97,9 +97,14 @@ def test_the_topic_takes_alarms_and_the_backup_job_rule_and_the_key_lets_them(st
     assert sorted(by_sid["FailureEventsPublish"]["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(rules)
     assert by_sid["AlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert by_sid["DenyInsecureTransport"]["Effect"] == "Deny"
-    key_policy = json.loads(run.named("secrets-key", "aws:kms/key:Key").inputs["policy"])
-    grant = next(s for s in key_policy["Statement"] if s["Sid"] == "AlarmsAndEventsPublishToTheEncryptedTopic")
-    assert set(grant["Principal"]["Service"]) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    key_policy = {s["Sid"]: s for s in json.loads(run.named("keys-logs", "aws:kms/key:Key").inputs["policy"])[
+        "Statement"]}
+    alarms_grant, events_grant = key_policy["AlarmsPublishToTheEncryptedTopic"], key_policy[
+        "EventsPublishToTheEncryptedTopic"]
+    assert alarms_grant["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms_grant["Condition"] == {"StringEquals": {"aws:SourceAccount": harness.ACCOUNT}}
+    # SNS: a source condition on this grant is not supported for EventBridge's delivery to an encrypted topic.
+    assert events_grant["Principal"] == {"Service": "events.amazonaws.com"} and "Condition" not in events_grant
     for target in run.of_type("aws:cloudwatch/eventTarget:EventTarget"):
         assert target.inputs["arn"] == run.one("aws:sns/topic:Topic").outputs["arn"]
 
@@ -168,3 +173,14 @@ def test_a_failed_rotation_reaches_the_topic_and_is_an_alarm_state(stacks):
             for a in run.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")}
         assert functions == deployed and len(functions) == 3
         assert alarm["metricQueries"][-1]["expression"] == "MAX([m1, m2, m3])"
+
+
+def test_the_firewall_blocking_alarm_watches_the_share_of_requests_it_blocked(stacks):
+    """AWS WAF's metrics for the whole web ACL (Rule ALL) in the stack's region: blocked over blocked + allowed."""
+    alarm = alarms(stacks["prod"])["firewall-blocked"]
+    metrics = [q["metric"] for q in alarm["metricQueries"] if "metric" in q]
+    assert [(m["namespace"], m["metricName"]) for m in metrics] == [("AWS/WAFV2", "BlockedRequests"),
+                                                                    ("AWS/WAFV2", "AllowedRequests")]
+    assert all(m["dimensions"] == {"WebACL": "flask-aws-prod-web-acl", "Region": "eu-west-1", "Rule": "ALL"}
+               for m in metrics)
+    assert alarm["threshold"] == 10 and "firewall-blocked" not in DEPLOYMENT_ALARMS

@@ -8,13 +8,28 @@ import pytest
 
 from infra.components.network import Network, subnet_cidrs
 from infra.offline import harness
-from tests.infra.conftest import CONTEXT, KEY_ARN, settings_for
+from tests.infra.conftest import CONTEXT, LOGS_KEY_ARN, settings_for
 
 
 def build(**network) -> harness.Run:
     s = settings_for("staging", network=network)
-    return harness.run(lambda: Network("network", s.network, context=CONTEXT, name_prefix="flask-aws-test",
-                                       kms_key_arn=KEY_ARN, log_retention_days=30))
+    def program():
+        network = Network("network", s.network, context=CONTEXT, name_prefix="flask-aws-test",
+                          logs_key_arn=LOGS_KEY_ARN, log_retention_days=30)
+        network.allow_buckets([BUCKET_ARN])
+    return harness.run(program)
+
+
+BUCKET_ARN = "arn:aws:s3:::flask-aws-test-backups"
+
+
+def endpoint_statements(run, service: str) -> list[dict]:
+    (endpoint,) = [e for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                   if e.inputs["serviceName"].endswith("." + service)]
+    document = endpoint.inputs.get("policy") or next(
+        p.inputs["policy"] for p in run.of_type("aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy")
+        if p.dependencies["vpcEndpointId"] == [endpoint.urn])
+    return json.loads(document)["Statement"]
 
 
 @pytest.mark.parametrize("cidr,prefix,azs", [("10.0.0.0/16", 20, 3), ("10.0.0.0/24", 28, 3), ("172.16.0.0/20", 24,
@@ -102,12 +117,14 @@ def test_interface_endpoints_by_setting_and_s3_gateway_always(enabled):
 def test_flow_log_goes_to_an_encrypted_log_group_with_retention_through_a_scoped_role():
     run = build()
     group = run.named("network-flow-logs", "aws:cloudwatch/logGroup:LogGroup")
-    assert group.inputs["retentionInDays"] == 30 and group.inputs["kmsKeyId"] == KEY_ARN
+    assert group.inputs["retentionInDays"] == 30 and group.inputs["kmsKeyId"] == LOGS_KEY_ARN
     flow = run.one("aws:ec2/flowLog:FlowLog")
     assert flow.inputs["trafficType"] == "ALL" and flow.inputs["logDestinationType"] == "cloud-watch-logs"
     trust = json.loads(run.one("aws:iam/role:Role").inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == harness.ACCOUNT
+    flow_logs = f"arn:aws:ec2:eu-west-1:{harness.ACCOUNT}:vpc-flow-log/*"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": harness.ACCOUNT},
+                                  "ArnLike": {"aws:SourceArn": flow_logs}}
     statements = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"]
     assert statements[0]["Resource"][0] == group.outputs["arn"]
     assert [s["Action"] for s in statements if s["Resource"] == "*"] == ["logs:DescribeLogGroups"]
@@ -130,3 +147,39 @@ def test_component_registers_its_outputs_and_parents_its_children():
 def test_more_azs_than_the_region_has_is_a_clear_error():
     with pytest.raises(pulumi.RunError, match=r"network.azCount is 4 but eu-west-1 offers 3"):
         build(azCount=4)
+
+
+def test_private_groups_send_https_out_and_nothing_else_of_their_own():
+    """The app, jobs and rotation groups: 443 out (AWS's APIs through the endpoints or NAT, HTTPS); the data tier
+    adds its own port to its own group for each of them (tests/infra/test_database.py, test_cache.py)."""
+    run = build()
+    for label in ("app", "jobs", "rotation"):
+        group = run.named(f"network-{label}", "aws:ec2/securityGroup:SecurityGroup")
+        assert "egress" not in group.inputs and "ingress" not in group.inputs  # the provider removes AWS's allow-all
+        (rule,) = [r for r in run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+                   if r.dependencies["securityGroupId"] == [group.urn]]
+        assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"],
+                rule.inputs["cidrIpv4"]) == ("tcp", 443, 443, "0.0.0.0/0")
+
+
+@pytest.mark.parametrize("service", ["ecr.api", "ecr.dkr", "logs", "secretsmanager"])
+def test_interface_endpoints_admit_this_accounts_principals_on_its_own_resources(service):
+    statements = endpoint_statements(build(), service)
+    (own,) = [st for st in statements if st["Sid"] == "ThisAccountOnItsOwnResources"]
+    assert own["Principal"] == {"AWS": "*"} and own["Action"] == f"{service.split('.')[0]}:*"
+    assert own["Condition"] == {"StringEquals": {"aws:PrincipalAccount": harness.ACCOUNT,
+                                                 "aws:ResourceAccount": harness.ACCOUNT}}
+    # What names no resource: ECR's login, the rotation functions' random passwords; this account's principals only.
+    wide = [st for st in statements if st["Sid"] == "ThisAccountWithoutAResource"]
+    expected = {"ecr.api": ["ecr:GetAuthorizationToken"], "secretsmanager": ["secretsmanager:GetRandomPassword"]}
+    assert [st["Action"] for st in wide] == ([expected[service]] if service in expected else [])
+    assert all(st["Condition"] == {"StringEquals": {"aws:PrincipalAccount": harness.ACCOUNT}} for st in wide)
+
+
+def test_the_s3_endpoint_reaches_the_stacks_buckets_and_ecrs_layers_only():
+    statements = endpoint_statements(build(), "s3")
+    by_sid = {st["Sid"]: st for st in statements}
+    assert by_sid["EcrImageLayers"]["Resource"] == "arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"
+    assert by_sid["EcrImageLayers"]["Action"] == "s3:GetObject"
+    assert by_sid["TheStacksBuckets"]["Resource"] == [BUCKET_ARN, f"{BUCKET_ARN}/*"]
+    assert all(st["Condition"] == {"StringEquals": {"aws:PrincipalAccount": harness.ACCOUNT}} for st in statements)

@@ -36,7 +36,7 @@ def test_the_compare_prints_each_rows_reason(cached_runs, staging_vs_prod, monke
     assert plan.main(["--compare", "staging", "prod"]) == 0
     out = capsys.readouterr().out
     assert "aws:ec2/natGateway:NatGateway: 1 vs 3  (network.natGateways single vs perAz: a NAT gateway per AZ" in out
-    assert "aws:kms/key:Key: 2 vs 3  (snapshots.copyRegion (empty) vs eu-central-1: prod keeps a copy of its " \
+    assert "aws:kms/key:Key: 4 vs 5  (snapshots.copyRegion (empty) vs eu-central-1: prod keeps a copy of its " \
            "snapshots in a second region (prod's requirement))" in out
     assert parity.UNLISTED not in out
 

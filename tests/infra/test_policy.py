@@ -101,6 +101,19 @@ BREAKS = {
                                                   lambda r: r.name == "rotation-runtime")),
     "tls-verified": lambda rs: set_container(rs, None, None, drop_env=["DATABASE_SSLMODE"],
                                              env={"DATABASE_SSLMODE": "require"}),
+    "waf-on-public-load-balancer": lambda rs: rs.remove(first(rs, "aws:wafv2/webAclAssociation:WebAclAssociation")),
+    "narrow-egress": lambda rs: first(rs, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+                                      lambda r: r.name == "network-app-https").props.update(ipProtocol="-1"),
+    "endpoint-policies": lambda rs: rs.remove(first(rs, "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy")),
+    "scoped-trust-policies": lambda rs: first(rs, "aws:iam/role:Role", lambda r: r.name == "service-task").props
+    .update(assumeRolePolicy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})),
+    "explicit-key-policies": lambda rs: first(rs, "aws:kms/key:Key", lambda r: r.name == "keys-secrets").props
+    .update(policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*",
+        "Resource": "*"}]})),
+    "immutable-backups": lambda rs: rs.remove(first(
+        rs, "aws:backup/vaultLockConfiguration:VaultLockConfiguration")),
 }
 
 
@@ -125,7 +138,7 @@ def test_the_policy_config_files_are_the_levels(tmp_path):
 def test_the_plan_prints_the_checklist_and_fails_on_a_mandatory_violation(cached_runs, monkeypatch, capsys):
     assert plan.main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
-    assert "Deployment checklist (policy pack infra/policy): 18 rules, 0 mandatory violated" in out
+    assert "Deployment checklist (policy pack infra/policy): 24 rules, 0 mandatory violated" in out
     monkeypatch.setitem(rules.LEVELS["prod"], "error-tracking", EnforcementLevel.MANDATORY)
     assert plan.main(["--stack", "prod"]) == 1
     assert "FAIL  error-tracking (mandatory)" in capsys.readouterr().out
@@ -264,3 +277,127 @@ def test_tls_is_verified_as_the_tier_requires(prod):
         "container app: no DATABASE_SSLROOTCERT to verify the server against"]
     assert violations(rule, prod, lambda rs: set_container(rs, None, None, drop_env=["REDIS_TLS"])) == [
         "container app: Redis without TLS (REDIS_TLS)"]
+
+
+def test_the_firewall_rule_holds_what_the_tier_requires(prod, stacks):
+    """Where the tier blocks (staging, prod), a firewall that only counts fails; dev's counting firewall passes."""
+    def acl(rs):
+        return first(rs, "aws:wafv2/webAcl:WebAcl")
+
+    def counting_rate_limit(rs):
+        rule = acl(rs).props["rules"][0]
+        assert "rateBasedStatement" in rule["statement"]
+        rule["action"] = {"count": {}}
+
+    def everything_counts(rs):
+        for rule in acl(rs).props["rules"]:
+            if "overrideAction" in rule:
+                rule["overrideAction"] = {"count": {}}
+
+    assert violations("waf-on-public-load-balancer", prod, counting_rate_limit, tier="prod") == [
+        "web ACL firewall-acl: rule rate-limit-per-address only counts; this tier blocks"]
+    assert violations("waf-on-public-load-balancer", prod, counting_rate_limit, tier="dev") == []
+    assert violations("waf-on-public-load-balancer", prod, everything_counts, tier="staging") == [
+        "web ACL firewall-acl: every managed rule group only counts; this tier blocks"]
+    dev = checklist.policy_resources(stacks["dev"])
+    assert violations("waf-on-public-load-balancer", dev, lambda rs: None, tier="dev") == []
+
+    def one_group_less(rs):
+        acl(rs).props["rules"] = [r for r in acl(rs).props["rules"] if r["name"] != "AWSManagedRulesSQLiRuleSet"]
+    assert violations("waf-on-public-load-balancer", prod, one_group_less) == [
+        "web ACL firewall-acl lacks AWS's managed rule groups AWSManagedRulesSQLiRuleSet"]
+
+    def cookies_logged(rs):
+        logging = first(rs, "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")
+        logging.props["redactedFields"] = [{"singleHeader": {"name": "authorization"}}]
+    assert violations("waf-on-public-load-balancer", prod, cookies_logged) == [
+        "web ACL firewall-acl logs the cookie header: redact it"]
+
+
+@pytest.mark.parametrize("family, cidr", [("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")])
+def test_ipv6_rules_are_held_to_what_ipv4_rules_are(prod, family, cidr):
+    """The load balancer is dual-stack: an IPv6 rule open to the world is caught exactly as an IPv4 one."""
+    key = f"cidr{family.capitalize()}"
+
+    def world_reaches_redis(rs):
+        rule = first(rs, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                     lambda r: r.name == "cache-from-app")
+        rule.props.update({key: cidr, "referencedSecurityGroupId": None})
+    assert violations("nothing-public-in-the-data-tier", prod, world_reaches_redis) == [
+        "ingress rule cache-from-app opens port 6379 to the internet (only the load balancer's 80 and 443 may be)"]
+
+    def app_sends_postgres_anywhere(rs):
+        rule = first(rs, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+                     lambda r: r.name == "database-to-app")
+        rule.props.update({key: cidr, "referencedSecurityGroupId": None})
+    assert violations("narrow-egress", prod, app_sends_postgres_anywhere) == [
+        f"egress rule database-to-app sends tcp 5432-5432 to {cidr}: only HTTPS (443) may go to an address range; "
+        "other ports to a security group"]
+
+    def lb_80_from_the_world(rs):
+        rule = first(rs, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                     lambda r: r.name == f"load-balancer-80-{family}")
+        assert rule.props[key] == cidr
+    assert violations("nothing-public-in-the-data-tier", prod, lb_80_from_the_world) == []
+
+
+def test_egress_and_endpoints_are_caught_in_each_way_they_can_widen(prod):
+    def inline_egress(rs):
+        first(rs, "aws:ec2/securityGroup:SecurityGroup").props["egress"] = [
+            {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]
+    assert any("inline egress" in v for v in violations("narrow-egress", prod, inline_egress))
+
+    def any_account_through_an_endpoint(rs):
+        endpoint = first(rs, "aws:ec2/vpcEndpoint:VpcEndpoint", lambda r: r.props.get("vpcEndpointType") == "Interface")
+        document = json.loads(endpoint.props["policy"])
+        document["Statement"][0].pop("Condition")
+        endpoint.props["policy"] = json.dumps(document)
+    assert any("lets any principal through" in v for v in violations("endpoint-policies", prod,
+                                                                    any_account_through_an_endpoint))
+
+
+def test_key_policies_are_caught_granting_logs_or_use_too_widely(prod):
+    def logs_for_every_group(rs):
+        key = first(rs, "aws:kms/key:Key", lambda r: r.name == "keys-logs")
+        document = json.loads(key.props["policy"])
+        for statement in document["Statement"]:
+            if statement["Sid"] == "CloudWatchLogsEncryptsTheStacksLogGroups":
+                statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] = \
+                    "arn:aws:logs:eu-west-1:123456789012:log-group:*"
+        key.props["policy"] = json.dumps(document)
+    assert violations("explicit-key-policies", prod, logs_for_every_group) == [
+        "key keys-logs: CloudWatch Logs may use it for every log group of the account; name the stack's log groups"]
+
+    def used_directly(rs):
+        key = first(rs, "aws:kms/key:Key", lambda r: r.name == "keys-data")
+        document = json.loads(key.props["policy"])
+        for statement in document["Statement"]:
+            statement.pop("Condition", None)
+        key.props["policy"] = json.dumps(document)
+    assert "key keys-data: statement AccountUsesTheKeyThroughItsServices lets the account use the key directly, " \
+           "not only through the services that hold its data (kms:ViaService)" in violations(
+               "explicit-key-policies", prod, used_directly)
+    no_policy = violations("explicit-key-policies", prod, lambda rs: first(
+        rs, "aws:kms/key:Key", lambda r: r.name == "backups-key").props.pop("policy"))
+    assert no_policy == ["key backups-key has the default key policy: say who administers it and who uses it how"]
+
+
+def test_the_backup_rule_for_locks_holds_what_the_tier_requires(prod):
+    def unlocked_dumps(rs):
+        rs.remove(first(rs, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"))
+    assert violations("immutable-backups", prod, unlocked_dumps, tier="prod") == [
+        "bucket backups-bucket (database backups) has no Object Lock default retention: anyone allowed to delete "
+        "objects can delete the dumps"]
+    assert violations("immutable-backups", prod, unlocked_dumps, tier="dev") == []
+    assert violations("immutable-backups", prod, lambda rs: rs.remove(first(
+        rs, "aws:s3/bucketLogging:BucketLogging")), tier="dev") == [
+        "bucket backups-bucket (database backups) has no access log: reads of the dumps go unrecorded"]
+
+
+def test_a_tls_policy_with_cbc_suites_is_refused(prod):
+    def cbc(rs):
+        first(rs, "aws:lb/listener:Listener", lambda r: r.props["port"] == 443).props.update(
+            sslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06")
+    assert violations("https-only", prod, cbc) == [
+        "HTTPS listener uses ELBSecurityPolicy-TLS13-1-2-2021-06: use a TLS 1.3 policy without CBC suites, e.g. "
+        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06 (infra/catalog.py lists them)"]

@@ -1,16 +1,18 @@
-"""Secrets component: the stack key and the generated secrets; the database logins' secrets (DatabaseLogins)."""
+"""Secrets component: the generated secrets; the database logins' secrets (DatabaseLogins). The keys are
+tests/infra/test_keys.py's."""
 
 import json
 
 from infra.components.logins import DatabaseLogins
 from infra.components.secrets import PULUMI_LABEL, REDIS_AUTH_SPECIALS, Secrets
 from infra.offline import harness
-from tests.infra.conftest import CONTEXT, KEY_ARN, settings_for
+from tests.infra.conftest import SECRETS_KEY_ARN as KEY_ARN
+from tests.infra.conftest import settings_for
 
 
 def build(tier="staging", protect=True, **secrets) -> harness.Run:
     s = settings_for(tier, secrets=secrets)
-    return harness.run(lambda: Secrets("secrets", s.secrets, context=CONTEXT, name_prefix="flask-aws-test",
+    return harness.run(lambda: Secrets("secrets", s.secrets, name_prefix="flask-aws-test", kms_key_arn=KEY_ARN,
                                        protect=protect))
 
 
@@ -21,34 +23,12 @@ def build_logins(tier="prod") -> harness.Run:
         host="db.example.internal", port=5432, master_password="master-password-1", protect=True))
 
 
-def test_key_rotates_and_is_protected():
-    run = build()
-    key = run.one("aws:kms/key:Key")
-    assert key.inputs["enableKeyRotation"] is True and key.inputs["deletionWindowInDays"] == 30
-    assert key.protect
-    assert run.one("aws:kms/alias:Alias").inputs["name"] == "alias/flask-aws-test"
-
-
-def test_key_policy_keeps_the_account_in_control_and_lets_logs_use_it_for_this_account_only():
-    statements = json.loads(build().one("aws:kms/key:Key").inputs["policy"])["Statement"]
-    admin, logs, topic = statements
-    assert admin["Principal"] == {"AWS": f"arn:aws:iam::{harness.ACCOUNT}:root"}
-    # The alarm topic is encrypted with this key: CloudWatch alarms and EventBridge may use it, this account's only.
-    assert topic["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert topic["Condition"] == {"StringEquals": {"aws:SourceAccount": harness.ACCOUNT}}
-    assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
-    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == \
-        f"arn:aws:logs:eu-west-1:{harness.ACCOUNT}:log-group:*"
-    assert "kms:*" not in logs["Action"]
-
-
-def test_each_secret_is_encrypted_with_the_stack_key_and_has_the_tier_recovery_window():
+def test_each_secret_is_encrypted_with_the_secrets_key_and_has_the_tier_recovery_window():
     for tier, window in (("dev", 0), ("staging", 7), ("prod", 30)):
         run = build(tier)
-        key_arn = run.one("aws:kms/key:Key").outputs["arn"]
         secrets = run.of_type("aws:secretsmanager/secret:Secret")
         assert len(secrets) == 2
-        assert all(s.inputs["kmsKeyId"] == key_arn for s in secrets)
+        assert all(s.inputs["kmsKeyId"] == KEY_ARN for s in secrets)
         assert all(s.inputs["recoveryWindowInDays"] == window for s in secrets)
 
 

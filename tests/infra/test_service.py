@@ -9,14 +9,23 @@ from infra.components.service import ContainerService, steady_state_timeout_minu
 from infra.components.task import MIGRATION_COMMAND, RDS_CA_BUNDLE
 from infra.offline import harness
 from tests.infra.checks import policy_findings, task_definition_problems
-from tests.infra.conftest import CONTEXT, IMAGE, KEY_ARN, REPOSITORY_ARN, SECRET_ARNS, settings_for, wiring_for
+from tests.infra.conftest import (
+    CONTEXT,
+    IMAGE,
+    LOGS_KEY_ARN,
+    REPOSITORY_ARN,
+    SECRET_ARNS,
+    SECRETS_KEY_ARN,
+    settings_for,
+    wiring_for,
+)
 
 APP_SG, ALB_SG = "sg-0a0a0a0a0a0a0a0a0", "sg-0b0b0b0b0b0b0b0b0"
 CONTRACT = {"APP_ENV", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE", "GUNICORN_TIMEOUT",
-            "GUNICORN_GRACEFUL_TIMEOUT", "PROXY_COUNT", "FORWARDED_ALLOW_IPS", "DATABASE_HOST", "DATABASE_SSLMODE",
-            "DATABASE_SSLROOTCERT", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_SECRET_ARN", "DATABASE_REPLICA_HOSTS",
-            "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH_SECRET_ARN",
-            "SECRET_KEY_SECRET_ARN", "LOG_LEVEL", "AWS_REGION"}
+            "GUNICORN_GRACEFUL_TIMEOUT", "PROXY_COUNT", "MAX_CONTENT_LENGTH", "FORWARDED_ALLOW_IPS", "DATABASE_HOST",
+            "DATABASE_SSLMODE", "DATABASE_SSLROOTCERT", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_SECRET_ARN",
+            "DATABASE_REPLICA_HOSTS", "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "REDIS_HOST", "REDIS_PORT", "REDIS_TLS",
+            "REDIS_AUTH_SECRET_ARN", "SECRET_KEY_SECRET_ARN", "LOG_LEVEL", "AWS_REGION"}
 
 
 def build(tier="prod", **service) -> harness.Run:
@@ -74,6 +83,8 @@ def test_environment_follows_the_contract_and_secrets_never_sit_in_it():
     assert env["DATABASE_REPLICA_HOSTS"] == "r1.example.internal,r2.example.internal"
     assert (env["WEB_CONCURRENCY"], env["DB_POOL_SIZE"], env["DB_MAX_OVERFLOW"]) == ("2", "5", "2")
     assert (env["GUNICORN_KEEPALIVE"], env["PROXY_COUNT"], env["REDIS_TLS"]) == ("75", "1", "true")
+    # The body limit the firewall holds too (infra/components/firewall.py): the two agree by construction.
+    assert env["MAX_CONTENT_LENGTH"] == "8192"
     assert env["APP_ENV"] == "production"
     # Nothing injected: the application reads its three rotating secrets itself and re-reads them when they rotate.
     assert c["secrets"] == []
@@ -122,7 +133,7 @@ def test_container_logs_checks_health_stops_gracefully_and_writes_only_to_tmp():
     run = build()
     c = container(run)
     log_group = run.one("aws:cloudwatch/logGroup:LogGroup")
-    assert log_group.inputs["retentionInDays"] == 90 and log_group.inputs["kmsKeyId"] == KEY_ARN
+    assert log_group.inputs["retentionInDays"] == 90 and log_group.inputs["kmsKeyId"] == LOGS_KEY_ARN
     assert c["logConfiguration"]["options"]["awslogs-group"] == log_group.inputs["name"]
     assert c["image"] == IMAGE and "@sha256:" in c["image"]
     assert c["healthCheck"]["command"][0] == "CMD" and "/health" in c["healthCheck"]["command"][-1]
@@ -143,7 +154,7 @@ def test_execution_role_may_do_exactly_what_starting_the_task_needs():
     # What ECS injects: the migration step's logins, each secret once; never the Redis token or the Flask keys.
     assert sorted(by_sid["ReadTheSecrets"]["Resource"]) == sorted(SECRET_ARNS[f"database-{kind}"] for kind in (
         "owner", "master", "runtime", "backup", "drill"))
-    assert by_sid["DecryptTheSecrets"]["Resource"] == KEY_ARN
+    assert by_sid["DecryptTheSecrets"]["Resource"] == SECRETS_KEY_ARN
     assert set(by_sid) == {"EcrLogin", "PullTheImage", "WriteTheLogGroup", "ReadTheSecrets", "DecryptTheSecrets"}
 
 

@@ -141,6 +141,21 @@ BAD_VALUES = [
     ({"secrets": {"rotationSchedule": "rate(4 hours)\n"}}, "secrets.rotationSchedule"),  # $ matched before a \n
     ({"database": {"backupWindow": "03:00-04:00\n"}}, "database.backupWindow"),
     ({"loadBalancer": {"healthCheckPath": "/health\n"}}, "loadBalancer.healthCheckPath"),
+    # The perimeter (issue 13): the firewall, the body limit it can see, TLS policies ELB offers, locks' bounds.
+    ({"service": {"maxBodyBytes": 16384}}, "service.maxBodyBytes"),  # WAF sees 8 KB of a body behind an ALB
+    ({"service": {"maxBodyBytes": 16384}, "firewall": {"mode": "off"}}, "firewall.mode"),  # staging blocks
+    ({"firewall": {"mode": "count"}}, "firewall.mode"),
+    ({"firewall": {"rateWindowSeconds": 30}}, "firewall.rateWindowSeconds"),
+    ({"firewall": {"rateLimit": 5}}, "firewall.rateLimit"),
+    ({"firewall": {"countRuleGroups": ["AWSManagedRulesBotControlRuleSet"]}}, "firewall.countRuleGroups"),
+    ({"firewall": {"countRuleGroups": ["AWSManagedRulesSQLiRuleSet"]}}, None),
+    ({"loadBalancer": {"sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2099-01"}}, "loadBalancer.sslPolicy"),
+    ({"loadBalancer": {"sslPolicy": "ELBSecurityPolicy-2016-08"}}, "loadBalancer.sslPolicy"),  # no TLS 1.3
+    ({"snapshots": {"lockMinRetentionDays": 30}}, "snapshots.retentionDays"),  # staging keeps 14: jobs would fail
+    ({"snapshots": {"lockMaxRetentionDays": 10}}, "snapshots.retentionDays"),
+    ({"snapshots": {"lockMode": "strict"}}, "snapshots.lockMode"),
+    ({"snapshots": {"lockChangeableDays": 1}}, "snapshots.lockChangeableDays"),  # AWS takes 3 at least
+    ({"backups": {"objectLock": False}}, "backups.objectLock"),  # staging keeps its dumps locked
     ({"service": {"runMigrations": True}}, "service.runMigrations"),  # the migration step replaced it
 ]
 

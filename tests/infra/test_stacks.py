@@ -86,22 +86,25 @@ def test_nothing_in_the_data_subnets_is_public(stacks, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_everything_that_can_be_encrypted_is(stacks, stack):
+    """Each class of data with its own key: the database, its replicas, snapshots, the cache and images with the data
+    key; every log group and the alarm topic with the logs key; every secret with the secrets key."""
     run = stacks[stack]
-    key_arn = run.outputs["kmsKeyArn"]
+    keys = run.outputs["kmsKeyArns"]
     for db in run.of_type(RDS):
-        if "replicateSourceDb" not in db.inputs:  # replicas inherit the source's key
-            assert db.inputs["storageEncrypted"] is True and db.inputs["kmsKeyId"] == key_arn
-    redis = run.one(REDIS).inputs
-    assert redis["atRestEncryptionEnabled"] and redis["transitEncryptionEnabled"] and redis["kmsKeyId"] == key_arn
-    assert all(g.inputs["kmsKeyId"] == key_arn for g in run.of_type("aws:cloudwatch/logGroup:LogGroup"))
-    assert all(s.inputs["kmsKeyId"] == key_arn for s in run.of_type("aws:secretsmanager/secret:Secret"))
-    keys = {k.name: k.outputs["arn"] for k in run.of_type("aws:kms/key:Key")}
-    for vault in run.of_type("aws:backup/vault:Vault"):
-        expected = keys["backup-copy-key"] if vault.name == "backup-copy-vault" else key_arn
-        assert vault.inputs["kmsKeyArn"] == expected
-    for db in run.of_type(RDS):
+        assert db.inputs["storageEncrypted"] is True and db.inputs["kmsKeyId"] == keys["data"]
         if db.inputs["performanceInsightsEnabled"]:
-            assert db.inputs["performanceInsightsKmsKeyId"] == key_arn
+            assert db.inputs["performanceInsightsKmsKeyId"] == keys["data"]
+    redis = run.one(REDIS).inputs
+    assert redis["atRestEncryptionEnabled"] and redis["transitEncryptionEnabled"] and redis["kmsKeyId"] == keys["data"]
+    assert run.one("aws:ecr/repository:Repository").inputs["encryptionConfigurations"][0]["kmsKey"] == keys["data"]
+    assert all(g.inputs["kmsKeyId"] == keys["logs"] for g in run.of_type("aws:cloudwatch/logGroup:LogGroup"))
+    assert run.one("aws:sns/topic:Topic").inputs["kmsMasterKeyId"] == keys["logs"]
+    assert all(s.inputs["kmsKeyId"] == keys["secrets"] for s in run.of_type("aws:secretsmanager/secret:Secret"))
+    named = {k.name: k.outputs["arn"] for k in run.of_type("aws:kms/key:Key")}
+    for vault in run.of_type("aws:backup/vault:Vault"):
+        expected = named["backup-copy-key"] if vault.name == "backup-copy-vault" else keys["data"]
+        assert vault.inputs["kmsKeyArn"] == expected
+    assert len(set(keys.values())) == 3
     assert all(k.inputs["enableKeyRotation"] for k in run.of_type("aws:kms/key:Key"))
 
 

@@ -5,7 +5,7 @@ import pytest
 from infra import settings, tiers
 from infra.offline import checklist
 from infra.policy import levels, rules
-from infra.settings.schema import value_at
+from infra.settings.fields import value_at
 from infra.tiers.requirements import MANDATORY
 from tests.infra.conftest import settings_for
 

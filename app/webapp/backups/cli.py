@@ -76,8 +76,9 @@ def create_command(prune):
                f"{backup.size / MiB:.1f} MiB in {manifest['parts']} parts, sha256 {manifest['sha256']}")
     if prune:
         days = settings.retention_days
-        deleted, kept = jobs.prune(store, days)
-        click.echo(f"pruned {len(deleted)} backups older than {days} days, {len(kept)} kept")
+        pruned = jobs.prune(store, days)
+        report_locked(pruned)
+        click.echo(f"pruned {len(pruned.deleted)} backups older than {days} days, {len(pruned.kept)} kept")
 
 
 @backup_cli.command("list")
@@ -103,10 +104,18 @@ def prune_command(older_than_days, dry_run):
 
     settings = BackupSettings.from_environment()
     days = older_than_days if older_than_days is not None else settings.retention_days
-    deleted, kept = jobs.prune(open_store(source_database(), settings), days, dry_run=dry_run)
-    for backup in deleted:
+    pruned = jobs.prune(open_store(source_database(), settings), days, dry_run=dry_run)
+    for backup in pruned.deleted:
         click.echo(f"{'would delete' if dry_run else 'deleted'} {backup.stamp} {backup.key}")
-    click.echo(f"{len(deleted)} {'to delete' if dry_run else 'deleted'}, {len(kept)} kept (retention {days} days)")
+    report_locked(pruned)
+    click.echo(f"{len(pruned.deleted)} {'to delete' if dry_run else 'deleted'}, {len(pruned.kept)} kept "
+               f"(retention {days} days)")
+
+
+def report_locked(pruned) -> None:
+    for backup, until in pruned.locked.items():
+        click.echo(f"kept {backup.stamp} {backup.key}: past the retention, but under S3 Object Lock until "
+                   f"{until:%Y-%m-%d %H:%M} UTC (not forced)")
 
 
 @backup_cli.command("restore")

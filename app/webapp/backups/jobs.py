@@ -62,18 +62,33 @@ def restore_backup(store: BackupStore, backup: Backup, target: Database, force: 
         return row_counts(connection, only=restored)
 
 
-def prune(store: BackupStore, older_than_days: int, dry_run: bool = False,
-          now: datetime | None = None) -> tuple[list[Backup], list[Backup]]:
-    """Delete backups older than the retention, never the newest one. Returns (deleted, kept)."""
+@dataclass
+class Pruned:
+    """What a prune did: the backups deleted (or, in a dry run, to delete), those kept, and among those kept the
+    ones past the retention that S3 Object Lock still holds (backup -> until when): reported, never forced."""
+
+    deleted: list[Backup]
+    kept: list[Backup]
+    locked: dict[Backup, datetime] = field(default_factory=dict)
+
+
+def prune(store: BackupStore, older_than_days: int, dry_run: bool = False, now: datetime | None = None) -> Pruned:
+    """Delete backups older than the retention, never the newest one, and none under S3 Object Lock."""
     if older_than_days < 1:
         raise BackupError(f"retention of {older_than_days} days: give at least 1 day")
     backups = store.backups()
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
-    expired = [backup for backup in backups[:-1] if backup.created < cutoff]
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=older_than_days)
+    locked = {}
+    for backup in (b for b in backups[:-1] if b.created < cutoff):
+        until = store.locked_until(backup)
+        if until and until > now:
+            locked[backup] = until
+    expired = [b for b in backups[:-1] if b.created < cutoff and b not in locked]
     if not dry_run:
         for backup in expired:
             store.delete(backup)
-    return expired, [backup for backup in backups if backup not in expired]
+    return Pruned(expired, [backup for backup in backups if backup not in expired], locked)
 
 
 @dataclass

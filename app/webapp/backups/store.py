@@ -244,6 +244,18 @@ class BackupStore:
                               f"{digest.hexdigest()[:12]}... vs {manifest['sha256'][:12]}...): it was changed or "
                               "corrupted after the backup; restore another one")
 
+    def locked_until(self, backup: Backup) -> datetime | None:
+        """The latest S3 Object Lock retain-until date of the backup's objects (None: not locked). Read from each
+        object's head, which shows it to whoever may s3:GetObjectRetention."""
+        dates = []
+        for key in (backup.manifest_key, backup.key):
+            where = f"s3://{self.bucket}/{key}"
+            with aws_errors(f"reading the lock of {where}", "s3:GetObject and s3:GetObjectRetention", where):
+                head = self.s3.head_object(Bucket=self.bucket, Key=key)
+            if head.get("ObjectLockRetainUntilDate"):
+                dates.append(head["ObjectLockRetainUntilDate"])
+        return max(dates) if dates else None
+
     def delete(self, backup: Backup) -> None:
         """The manifest first: a half-deleted backup is no longer listed as one."""
         for key in (backup.manifest_key, backup.key):

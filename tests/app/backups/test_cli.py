@@ -13,11 +13,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from webapp.backups import jobs
 from webapp.backups.postgres import Database, fingerprints
 from webapp.backups.store import BackupStore
 
 from tests.app.backups.conftest import BUCKET, fill, objects, uploads_in_progress
+
+LOCKED = "webapp-backups-locked"
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -130,13 +133,64 @@ def test_prune_keeps_the_retention_and_always_the_newest(backup_env):
     assert store.backups() == made
     # 10 days later, retention 7: every backup has expired, the newest is still kept.
     later = made[-1].created + timedelta(days=10)
-    deleted, kept = jobs.prune(store, 7, dry_run=True, now=later)
-    assert deleted == made[:2] and kept == made[2:] and store.backups() == made  # dry run deletes nothing
-    deleted, kept = jobs.prune(store, 7, now=later)
-    assert store.backups() == made[2:] == kept
+    dry = jobs.prune(store, 7, dry_run=True, now=later)
+    assert dry.deleted == made[:2] and dry.kept == made[2:] and store.backups() == made  # dry run deletes nothing
+    pruned = jobs.prune(store, 7, now=later)
+    assert store.backups() == made[2:] == pruned.kept and pruned.locked == {}
     assert len(objects(backup_env["s3"])) == 2  # the newest's dump and manifest
     # Within the retention nothing goes.
-    assert jobs.prune(store, 7, now=made[-1].created + timedelta(days=1))[0] == []
+    assert jobs.prune(store, 7, now=made[-1].created + timedelta(days=1)).deleted == []
+
+
+def test_prune_reports_backups_under_object_lock_and_forces_nothing(backup_env, flask_cli, monkeypatch):
+    """A bucket under S3 Object Lock (governance, 30 days) and a retention of 7: ten days on, the older backups are
+    past the retention but still locked: prune lists them as kept and deletes nothing, not even with a delete
+    marker; once the lock has passed, it deletes them. (moto does not lock what a multipart upload completes, as
+    S3 does: the test puts the dumps' retention itself.)"""
+    from datetime import UTC, datetime
+
+    s3 = backup_env["s3"]
+    s3.create_bucket(Bucket=LOCKED, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+                     ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=LOCKED, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}}})
+    database = Database.from_url(f"postgresql://postgres:{backup_env['server'].password}@127.0.0.1:"
+                                 f"{backup_env['server'].port}/{backup_env['database']}")
+    store = BackupStore(LOCKED, "postgres", database.name, backup_env["key_arn"])
+    made = [jobs.create_backup(store, database, "1", 5 * 1024 * 1024)[0] for _ in range(3)]
+    until = datetime.now(UTC) + timedelta(days=30)
+    for backup in made:
+        s3.put_object_retention(Bucket=LOCKED, Key=backup.key,
+                                Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until})
+    assert store.locked_until(made[0]) >= until - timedelta(seconds=1)
+
+    pruned = jobs.prune(store, 7, now=made[-1].created + timedelta(days=10))
+    assert pruned.deleted == [] and pruned.kept == made and list(pruned.locked) == made[:2]
+    assert store.backups() == made
+    assert not [m for m in s3.list_object_versions(Bucket=LOCKED).get("DeleteMarkers", [])]
+    # And S3 itself refuses a locked version to whoever does not ask to bypass governance.
+    version = s3.head_object(Bucket=LOCKED, Key=made[0].manifest_key)["VersionId"]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.delete_object(Bucket=LOCKED, Key=made[0].manifest_key, VersionId=version)
+
+    # The command says which backups the lock holds, and until when; ten days on, as above.
+    class TenDaysOn(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return made[-1].created + timedelta(days=10)
+
+    with monkeypatch.context() as patched:
+        patched.setenv("BACKUP_BUCKET", LOCKED)
+        patched.setenv("BACKUP_PREFIX", "postgres")
+        patched.setattr(jobs, "datetime", TenDaysOn)
+        result = flask_cli("prune", "--older-than-days", "7")
+    assert result.exit_code == 0, result.output
+    assert f"kept {made[0].stamp} {made[0].key}: past the retention, but under S3 Object Lock until " \
+           f"{until:%Y-%m-%d}" in result.output and "(not forced)" in result.output
+    assert "0 deleted, 3 kept (retention 7 days)" in result.output and store.backups() == made
+
+    after = jobs.prune(store, 7, now=until + timedelta(days=1))
+    assert after.deleted == made[:2] and after.locked == {} and store.backups() == made[2:]
 
 
 def test_prune_command(backup_env, flask_cli):
