@@ -233,3 +233,31 @@ def test_the_prod_plan_shows_the_logins_their_rotation_and_the_migration_step_ap
             "DATABASE_SSLMODE=verify-full; injected: DATABASE_BACKUP_PASSWORD") in text
     assert ("container app: essential; after migrate (SUCCESS); DATABASE_SSLMODE=verify-full; nothing injected; "
             "reads itself: DATABASE_SECRET_ARN, REDIS_AUTH_SECRET_ARN, SECRET_KEY_SECRET_ARN") in text
+
+
+def policy_documents(run):
+    """Every policy document the stack hands AWS: IAM, trust, key, bucket, topic, endpoint and log policies."""
+    for resource in run.resources:
+        for key in ("policy", "assumeRolePolicy", "policyDocument"):
+            text = resource.inputs.get(key)
+            if isinstance(text, str) and text.startswith("{"):
+                yield resource, json.loads(text)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_review_of_the_plan_finds_no_open_principal_and_no_default_key_policy(stacks, stack):
+    """What a security review of the plan looks for: an Allow to anyone without a condition, a key left on the
+    default key policy, the HTTP listener doing anything but redirect where HTTPS is served."""
+    run = stacks[stack]
+    for resource, document in policy_documents(run):
+        for statement in document.get("Statement", []):
+            principal = statement.get("Principal")
+            anyone = principal == "*" or (isinstance(principal, dict) and "*" in (
+                principal.get("AWS") if isinstance(principal.get("AWS"), list) else [principal.get("AWS")]))
+            if statement["Effect"] == "Allow" and anyone:
+                assert statement.get("Condition"), (resource.name, statement)
+    for key in run.of_type("aws:kms/key:Key"):
+        assert json.loads(key.inputs["policy"])["Statement"], key.name
+    if stack != "dev":
+        (http,) = [listener for listener in run.of_type("aws:lb/listener:Listener") if listener.inputs["port"] == 80]
+        assert [action["type"] for action in http.inputs["defaultActions"]] == ["redirect"]
