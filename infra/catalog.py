@@ -66,3 +66,12 @@ ELB_TLS13_POLICIES = ELB_TLS13_POLICIES_WITHOUT_CBC | frozenset({
     "ELBSecurityPolicy-TLS13-1-2-RFC9151-INTEROP3-FIPS-2023-07",
     "ELBSecurityPolicy-TLS13-1-2-RFC9151-INTEROP4-FIPS-2023-07",
 })
+
+# Where ECR keeps image layers: a task pulling an image downloads them from this AWS-owned bucket of the region,
+# through a URL ECR's own account presigned (so no condition on the caller's account can hold for it). Source:
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html ("Create the Amazon S3 gateway endpoint").
+ECR_LAYER_BUCKET_PATTERN = "arn:*:s3:::prod-*-starport-layer-bucket/*"
+
+
+def ecr_layer_objects(partition: str, region: str) -> str:
+    return f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket/*"

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import sizing
-from infra.components import AwsContext
+from infra.components import AwsContext, type_token
 from infra.components.backup_jobs import BackupJobs, task_families
 from infra.components.cache import Cache
 from infra.components.database import Database
@@ -94,7 +94,10 @@ def data_tier(s: Settings, base: Foundation) -> DataTier:
                         password=secrets.database_password_value,
                         clients={"app": app, "jobs": ("the backup and drill tasks", network.jobs_security_group.id),
                                  "rotation": ("the credential rotation functions",
-                                              network.rotation_security_group.id)}, **shared)
+                                              network.rotation_security_group.id)},
+                        # The rotation functions' egress to the database was the rotation's own rule: same rule, moved.
+                        moved_egress={"rotation": pulumi.Alias(name="rotation-to-database", parent=pulumi.create_urn(
+                            "rotation", type_token("secrets", "CredentialRotation")))}, **shared)
     logins = DatabaseLogins("database-logins", s.database, s.secrets, name_prefix=s.name_prefix,
                             kms_key_arn=keys.secrets.arn, host=database.address, port=database.port,
                             master_password=secrets.database_password_value, protect=s.protect, opts=base.opts)

@@ -55,16 +55,19 @@ def assume_role_policy(service: str, context: AwsContext, source_arn: str | list
                               "Condition": condition}))
 
 
-def ecs_tasks_trust(context: AwsContext) -> str:
-    """ECS names the task, in this region and account, as the source (a cluster cannot be named)."""
+def task_role_trust(context: AwsContext) -> str:
+    """A task role: ECS names the task, in this region and account, as the source (a cluster cannot be named, AWS
+    documents). An execution role is assumed for this account only: AWS documents no source for it."""
     return assume_role_policy("ecs-tasks.amazonaws.com", context, context.arn("ecs", "*"))
 
 
 def reachable_only_from(name: str, *, vpc_id: pulumi.Input[str], port: int,
                         sources: dict[str, tuple[str, pulumi.Input[str]]], service: str, tag_name: str,
-                        parent: pulumi.Resource) -> aws.ec2.SecurityGroup:
+                        parent: pulumi.Resource, moved: dict[str, pulumi.Alias] | None = None) -> aws.ec2.SecurityGroup:
     """A security group admitting one TCP port from the given security groups (label -> (who, group id)), and
-    nothing else (no egress); each source group may send to it on that port, and only there."""
+    nothing else (no egress); each source group may send to it on that port, and only there. `moved` names, by
+    label, where such an egress rule was declared before (EC2 refuses the same rule twice: it must move, not be
+    created anew)."""
     group = aws.ec2.SecurityGroup(name, vpc_id=vpc_id, description=f"{service}: only from the application",
                                   tags={"Name": tag_name}, opts=pulumi.ResourceOptions(parent=parent))
     base = name.removesuffix("-sg")
@@ -77,5 +80,6 @@ def reachable_only_from(name: str, *, vpc_id: pulumi.Input[str], port: int,
         aws.vpc.SecurityGroupEgressRule(f"{base}-to-{label}", security_group_id=source, ip_protocol="tcp",
                                         from_port=port, to_port=port, referenced_security_group_id=group.id,
                                         description=f"{who.capitalize()} to {service}",
-                                        opts=pulumi.ResourceOptions(parent=group))
+                                        opts=pulumi.ResourceOptions(
+                                            parent=group, aliases=[moved[label]] if label in (moved or {}) else []))
     return group

@@ -8,7 +8,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from infra.components import AwsContext, assume_role_policy, ecs_tasks_trust, policy, type_token
+from infra.components import AwsContext, assume_role_policy, policy, task_role_trust, type_token
 from infra.components.bucket import PrivateBucket
 from infra.components.keys import key_policy
 from infra.components.task import (
@@ -121,7 +121,7 @@ class BackupJobs(pulumi.ComponentResource):
                              target_prefix=ACCESS_LOG_PREFIX, opts=pulumi.ResourceOptions(parent=self.bucket))
 
         task_role = aws.iam.Role(f"{name}-task", description=f"{name_prefix}: what the backup jobs may call",
-                                 assume_role_policy=ecs_tasks_trust(context),
+                                 assume_role_policy=task_role_trust(context),
                                  opts=child)
         aws.iam.RolePolicy(f"{name}-task", role=task_role.id,
                            policy=pulumi.Output.all(self.bucket.arn, self.key.arn).apply(

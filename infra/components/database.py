@@ -38,7 +38,7 @@ class Database(pulumi.ComponentResource):
                  vpc_id: pulumi.Input[str],
                  subnet_ids: list[pulumi.Input[str]], zones: list[str],
                  clients: dict[str, tuple[str, pulumi.Input[str]]], kms_key_arn: pulumi.Input[str],
-                 logs_key_arn: pulumi.Input[str],
+                 logs_key_arn: pulumi.Input[str], moved_egress: dict[str, pulumi.Alias] | None = None,
                  password: pulumi.Input[str], log_retention_days: int, protect: bool,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(type_token("database", "Database"), name, None, opts)
@@ -49,7 +49,8 @@ class Database(pulumi.ComponentResource):
         subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=subnet_ids,
                                            description=f"{name_prefix}: isolated subnets", opts=child)
         self.security_group = reachable_only_from(f"{name}-sg", vpc_id=vpc_id, port=PORT, service="PostgreSQL",
-                                                  tag_name=f"{name_prefix}-db", parent=self, sources=clients)
+                                                  tag_name=f"{name_prefix}-db", parent=self, sources=clients,
+                                                  moved=moved_egress)
         major = settings.engine_version.split(".")[0]
         parameter_group = aws.rds.ParameterGroup(f"{name}-params", family=f"postgres{major}",
                                                  description=f"{name_prefix}: TLS required, slow-query logging",

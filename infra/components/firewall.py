@@ -64,9 +64,12 @@ def rules(settings: FirewallSettings, name_prefix: str, max_body_bytes: int) -> 
         "visibility_config": visibility("rate-limit"),
     }]
     for group in WAF_RULE_GROUPS:
-        counted = not blocking or group in settings.count_rule_groups
-        found.append({"name": group, "override_action": {"count": {}} if counted else {"none": {}},
-                      "statement": {"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}},
+        statement = {"vendor_name": "AWS", "name": group}
+        tuned = [rule.split("/", 1)[1] for rule in settings.count_rules if rule.split("/", 1)[0] == group]
+        if tuned:  # these rules only count; the group's other rules keep their actions
+            statement["rule_action_overrides"] = [{"name": rule, "action_to_use": {"count": {}}} for rule in tuned]
+        found.append({"name": group, "override_action": {"none": {}} if blocking else {"count": {}},
+                      "statement": {"managed_rule_group_statement": statement},
                       "visibility_config": visibility(group)})
         if group == "AWSManagedRulesAmazonIpReputationList":
             # A body the load balancer does not hand over whole (over 8 KB) counts as too large (MATCH): no part
@@ -105,7 +108,7 @@ class WebFirewall(pulumi.ComponentResource):
 
         self.web_acl = aws.wafv2.WebAcl(
             f"{name}-acl", name=web_acl_name(name_prefix), scope="REGIONAL",
-            description=f"{name_prefix}: managed rules, rate limit, body limit ({settings.mode})",
+            description=f"{name_prefix}: managed rules, rate limit, body limit, mode {settings.mode}",
             default_action={"allow": {}}, rules=rules(settings, name_prefix, max_body_bytes),
             custom_response_bodies=response_bodies(max_body_bytes),
             visibility_config={"cloudwatch_metrics_enabled": True, "metric_name": web_acl_name(name_prefix),

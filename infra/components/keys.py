@@ -20,7 +20,8 @@ import pulumi_aws as aws
 from infra.components import AwsContext, policy, type_token
 from infra.settings import SecretsSettings
 
-# Managing a key, not using it. No Create* (CreateGrant would let an administrator grant themselves its use).
+# Managing a key, not using it. No Create* (no CreateGrant); an administrator can still rewrite the key policy
+# (PutKeyPolicy) to give themselves its use: key administration is a privileged role, kept to few principals.
 ADMIN_ACTIONS = ["kms:Describe*", "kms:Get*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Enable*", "kms:Disable*",
                  "kms:Delete*", "kms:CreateAlias", "kms:Revoke*", "kms:TagResource", "kms:UntagResource",
                  "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand"]
@@ -29,6 +30,7 @@ GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
 # The services each class of data is used through (kms:ViaService <service>.<region>.amazonaws.com). ElastiCache
 # asks KMS through two service names.
 DATA_SERVICES = ("rds", "elasticache", "dax", "backup", "ecr")
+LOGS_SERVICES = ("logs", "sns")  # reading the log groups; publishing to (and SNS delivering from) the alarm topic
 SECRETS_SERVICES = ("secretsmanager",)
 
 
@@ -59,11 +61,33 @@ def key_policy(context: AwsContext, services: tuple[str, ...], *, region: str | 
     return policy(*statements, *extra)
 
 
+def data_key_policy(context: AwsContext, name_prefix: str) -> dict:
+    """The data key, which was the stack's only key: a stack deployed before the split still holds secret versions
+    and log events it encrypted. Secrets Manager and CloudWatch Logs may still decrypt with it (only decrypt, and
+    only the stack's log groups): Secrets Manager to re-encrypt the secrets with the secrets key when a deploy moves
+    them, and to read the versions it keeps; CloudWatch Logs to read events written before, for their retention. A
+    stack created since has nothing of theirs under this key."""
+    return key_policy(context, DATA_SERVICES, grants=True, extra=(
+        {"Sid": "SecretsManagerDecryptsWhatTheFirstKeyEncrypted", "Effect": "Allow",
+         "Principal": {"AWS": context.root_principal}, "Action": "kms:Decrypt", "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": [
+             f"secretsmanager.{context.region}.{context.dns_suffix}"]}}},
+        {"Sid": "CloudWatchLogsDecryptsWhatTheFirstKeyEncrypted", "Effect": "Allow",
+         "Principal": {"Service": f"logs.{context.region}.{context.dns_suffix}"},
+         "Action": ["kms:Decrypt*", "kms:Describe*"], "Resource": "*",
+         "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns(context, name_prefix)}}},
+    ))
+
+
+def log_group_arns(context: AwsContext, name_prefix: str) -> list[str]:
+    return [context.arn("logs", f"log-group:{pattern}") for pattern in log_group_patterns(name_prefix)]
+
+
 def logs_key_policy(context: AwsContext, name_prefix: str) -> dict:
     """CloudWatch Logs encrypts the stack's log groups, and only those; CloudWatch alarms and EventBridge publish to
     the encrypted alarm topic (EventBridge's delivery to an encrypted topic takes no source condition)."""
-    groups = [context.arn("logs", f"log-group:{pattern}") for pattern in log_group_patterns(name_prefix)]
-    return key_policy(context, ("logs",), extra=(
+    groups = log_group_arns(context, name_prefix)
+    return key_policy(context, LOGS_SERVICES, extra=(
         {"Sid": "CloudWatchLogsEncryptsTheStacksLogGroups", "Effect": "Allow",
          "Principal": {"Service": f"logs.{context.region}.{context.dns_suffix}"},
          "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
@@ -88,7 +112,7 @@ class StackKeys(pulumi.ComponentResource):
         first = pulumi.create_urn("secrets", type_token("secrets", "Secrets"))
         self.data = self._key(name, "data", settings, protect, alias_name=name_prefix,
                               description=f"{name_prefix}: encrypts the database, its snapshots, the cache and images",
-                              policy=key_policy(context, DATA_SERVICES, grants=True),
+                              policy=data_key_policy(context, name_prefix),
                               aliases=("secrets-key", "secrets-key-alias", first))
         self.logs = self._key(name, "logs", settings, protect, alias_name=f"{name_prefix}-logs",
                               description=f"{name_prefix}: encrypts the log groups and the alarm topic",

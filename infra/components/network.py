@@ -8,6 +8,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from infra.catalog import ecr_layer_objects
 from infra.components import AwsContext, assume_role_policy, policy, type_token
 from infra.settings import NetworkSettings
 
@@ -43,12 +44,13 @@ def interface_endpoint_policy(context: AwsContext, service: str) -> dict:
 
 
 def s3_endpoint_policy(context: AwsContext, bucket_arns: list[str]) -> dict:
-    """The stack's buckets and ECR's layer bucket of the region (where image layers are downloaded from), for
-    this account's principals."""
+    """The stack's buckets, for this account's principals, and reading ECR's layer bucket of the region (where
+    image layers are downloaded from)."""
     account = {"StringEquals": {"aws:PrincipalAccount": context.account_id}}
+    # No condition on the caller: the layers come through a URL ECR's own account signed. Reading layers is all it
+    # allows.
     statements = [{"Sid": "EcrImageLayers", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
-                   "Resource": f"arn:{context.partition}:s3:::prod-{context.region}-starport-layer-bucket/*",
-                   "Condition": account}]
+                   "Resource": ecr_layer_objects(context.partition, context.region)}]
     if bucket_arns:
         statements.append({"Sid": "TheStacksBuckets", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:*",
                            "Resource": [*bucket_arns, *(f"{arn}/*" for arn in bucket_arns)], "Condition": account})

@@ -7,7 +7,7 @@ import math
 import pulumi
 import pulumi_aws as aws
 
-from infra.components import AwsContext, ecs_tasks_trust, policy, type_token
+from infra.components import AwsContext, policy, task_role_trust, type_token
 from infra.components.task import (
     CONTAINER,
     AppWiring,
@@ -80,7 +80,7 @@ class ContainerService(pulumi.ComponentResource):
             wiring=wiring, log_group_arn=self.log_group.arn, secrets=injected(migration_secrets(wiring)),
             parent=self)
         task_role = aws.iam.Role(f"{name}-task", description=f"{name_prefix}: what the application may call",
-                                 assume_role_policy=ecs_tasks_trust(context),
+                                 assume_role_policy=task_role_trust(context),
                                  opts=child)
         self.task_policies = [aws.iam.RolePolicy(f"{name}-task-secrets", role=task_role.id,
                                                  policy=pulumi.Output.json_dumps(server_secrets_policy(wiring)),

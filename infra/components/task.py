@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.components import AwsContext, ecs_tasks_trust, policy
+from infra.components import AwsContext, assume_role_policy, policy
 from infra.components.logins import Login
 from infra.settings import ServiceSettings
 
@@ -226,7 +226,7 @@ def execution_role(resource_name: str, *, description: str, context: AwsContext,
                    parent: pulumi.Resource) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """The role ECS starts a task with: pull the image, write the log group, read exactly the secrets it injects."""
     role = aws.iam.Role(resource_name, description=description,
-                        assume_role_policy=ecs_tasks_trust(context),
+                        assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com", context),
                         opts=pulumi.ResourceOptions(parent=parent))
     grant = aws.iam.RolePolicy(resource_name, role=role.id, policy=pulumi.Output.json_dumps(
         execution_policy(wiring, log_group_arn, secrets)), opts=pulumi.ResourceOptions(parent=role))

@@ -78,8 +78,11 @@ def warnings(run: harness.Run) -> list[str]:
     for acl in run.of_type("aws:wafv2/webAcl:WebAcl"):
         counting = [rule["name"] for rule in acl.inputs.get("rules") or []
                     if rule.get("overrideAction") == {"count": {}} or rule.get("action") == {"count": {}}]
+        counting += [f"{rule['name']}/{override['name']}" for rule in acl.inputs.get("rules") or []
+                     for override in ((rule.get("statement") or {}).get("managedRuleGroupStatement") or {}).get(
+                         "ruleActionOverrides") or []]
         if counting:
-            found.append(f"{acl.name}: {', '.join(counting)} only count (firewall.mode, firewall.countRuleGroups): "
+            found.append(f"{acl.name}: {', '.join(counting)} only count (firewall.mode, firewall.countRules): "
                          "what they match reaches the application")
     for task in run.of_type("aws:ecs/taskDefinition:TaskDefinition"):
         for container in json.loads(task.inputs["containerDefinitions"]):

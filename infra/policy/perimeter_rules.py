@@ -4,16 +4,18 @@ policies scoped to this account, explicit key policies, and backups nobody can d
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from infra.catalog import WAF_RULE_GROUPS
+from infra.catalog import ECR_LAYER_BUCKET_PATTERN, WAF_ALB_BODY_LIMIT_BYTES, WAF_RULE_GROUPS
 from infra.policy.props import Report, as_list, of_type, required
 
-# The service principals that name the resource they act for (aws:SourceArn) when they assume a role, so a trust
-# policy can name it: ECS (the task), RDS (the instance), EventBridge Scheduler (the schedule group), VPC flow logs.
-NAMES_ITS_SOURCE = {"ecs-tasks.amazonaws.com", "monitoring.rds.amazonaws.com", "scheduler.amazonaws.com",
-                    "vpc-flow-logs.amazonaws.com"}
+# The service principals AWS documents as naming the resource they act for (aws:SourceArn) whenever they assume a
+# role, so a trust policy must name it: RDS (the instance), EventBridge Scheduler (the schedule group), VPC flow logs.
+# ECS names the task for a task role (the stack's task roles name it), but AWS documents no source for the execution
+# role it assumes to start a task, so the rule cannot require one of ecs-tasks.
+NAMES_ITS_SOURCE = {"monitoring.rds.amazonaws.com", "scheduler.amazonaws.com", "vpc-flow-logs.amazonaws.com"}
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 CRYPTO_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:Sign", "kms:Verify",
                   "kms:GenerateMac", "kms:VerifyMac", "kms:DeriveSharedSecret")
@@ -28,6 +30,20 @@ def _document(value) -> dict:
 def _conditions(statement: dict) -> dict:
     """Condition keys (lower case) -> values, whatever the operator."""
     return {key.lower(): value for test in (statement.get("Condition") or {}).values() for key, value in test.items()}
+
+
+def _pinned(statement: dict, *keys: str) -> bool:
+    """Does the statement hold one of `keys` to exact values (StringEquals, no wildcard)?"""
+    tests = {k.lower(): v for k, v in ((statement.get("Condition") or {}).get("StringEquals") or {}).items()}
+    return any(key in tests and as_list(tests[key]) and not any("*" in str(v) or "?" in str(v)
+                                                                  for v in as_list(tests[key])) for key in keys)
+
+
+def _aws_owned_read(statement: dict) -> bool:
+    """Reading ECR's layer bucket: the one thing a VPC endpoint allows without naming the caller's account (the
+    layers come through a URL ECR's own account presigned)."""
+    return as_list(statement.get("Action")) == ["s3:GetObject"] and all(
+        fnmatchcase(str(r), ECR_LAYER_BUCKET_PATTERN) for r in as_list(statement.get("Resource")))
 
 
 def _anyone(principal) -> bool:
@@ -64,23 +80,32 @@ def waf_on_public_load_balancer(args: StackValidationArgs, report: Report) -> No
         def statement(rule, kind):
             return (rule.get("statement") or {}).get(kind)
         groups = {statement(r, "managedRuleGroupStatement").get("name"): r for r in rules
-                  if statement(r, "managedRuleGroupStatement")}
+                  if (statement(r, "managedRuleGroupStatement") or {}).get("vendorName") == "AWS"}
         missing = [group for group in WAF_RULE_GROUPS if group not in groups]
         if missing:
             report(f"web ACL {acl.name} lacks AWS's managed rule groups {', '.join(missing)}", None)
-        limits = [r for r in rules if statement(r, "rateBasedStatement")]
-        sizes = [r for r in rules if "body" in ((statement(r, "sizeConstraintStatement") or {}).get("fieldToMatch")
-                                                 or {})]
+        for rule in rules:
+            if "allow" in (rule.get("action") or {}):
+                report(f"web ACL {acl.name}: rule {rule.get('name')} allows what it matches past every later rule",
+                       None)
+        limits = [r for r in rules if (statement(r, "rateBasedStatement") or {}).get("aggregateKeyType") == "IP"]
+        sizes = [r for r in rules if (statement(r, "sizeConstraintStatement") or {}).get("comparisonOperator") == "GT"
+                 and (statement(r, "sizeConstraintStatement") or {}).get("size", 1 << 62) <= WAF_ALB_BODY_LIMIT_BYTES
+                 and ((statement(r, "sizeConstraintStatement").get("fieldToMatch") or {}).get("body") or {}).get(
+                     "oversizeHandling") == "MATCH"]
         if not limits:
             report(f"web ACL {acl.name} has no rate limit per client address", None)
         if not sizes:
-            report(f"web ACL {acl.name} does not limit request bodies", None)
+            report(f"web ACL {acl.name} does not hold request bodies to what it can inspect "
+                   f"({WAF_ALB_BODY_LIMIT_BYTES} bytes, larger ones matching)", None)
         if blocking:
             for rule in limits + sizes:
                 if "block" not in (rule.get("action") or {}):
                     report(f"web ACL {acl.name}: rule {rule.get('name')} only counts; this tier blocks", None)
-            if groups and all("count" in (r.get("overrideAction") or {}) for r in groups.values()):
-                report(f"web ACL {acl.name}: every managed rule group only counts; this tier blocks", None)
+            counted = [name for name, r in groups.items() if "none" not in (r.get("overrideAction") or {})]
+            if counted:
+                report(f"web ACL {acl.name}: {', '.join(counted)} only count; this tier blocks (count single rules "
+                       "with firewall.countRules)", None)
         logging = next((entry for entry in loggings if _linked(entry, [acl], "resourceArn")), None)
         redacted = {(field.get("singleHeader") or {}).get("name", "").lower()
                     for field in (logging.props.get("redactedFields") or [] if logging else [])}
@@ -91,28 +116,28 @@ def waf_on_public_load_balancer(args: StackValidationArgs, report: Report) -> No
                    "header: redact it", None)
 
 
-def narrow_egress(args: StackValidationArgs, report: Report) -> None:
+def narrow_egress(args: ResourceValidationArgs, report: Report) -> None:
     """Egress to an address range is HTTPS (443) only; every other port goes to a named security group; never all
-    traffic, never an inline rule (IPv4 and IPv6 alike)."""
-    for rule in of_type(args.resources, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"):
-        props = rule.props
+    traffic, never an inline rule (IPv4 and IPv6 alike). Judged on what the program declares: a group's state lists
+    every rule it has, its separate rules too."""
+    props = args.props
+    if args.resource_type == "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":
         ports = (props.get("fromPort"), props.get("toPort"))
         if str(props.get("ipProtocol")) in ("-1", "all"):
-            report(f"egress rule {rule.name} allows all traffic", None)
+            report(f"egress rule {args.name} allows all traffic", None)
         elif props.get("cidrIpv4") or props.get("cidrIpv6"):
             if str(props.get("ipProtocol")) != "tcp" or ports != (443, 443):
-                report(f"egress rule {rule.name} sends {props.get('ipProtocol')} {ports[0]}-{ports[1]} to "
+                report(f"egress rule {args.name} sends {props.get('ipProtocol')} {ports[0]}-{ports[1]} to "
                        f"{props.get('cidrIpv4') or props.get('cidrIpv6')}: only HTTPS (443) may go to an address "
                        "range; other ports to a security group", None)
         elif not (props.get("referencedSecurityGroupId") or props.get("prefixListId")):
-            report(f"egress rule {rule.name} names no destination", None)
+            report(f"egress rule {args.name} names no destination", None)
         elif ports[0] != ports[1]:
-            report(f"egress rule {rule.name} opens ports {ports[0]}-{ports[1]}: one port per rule", None)
-    for group in of_type(args.resources, "aws:ec2/securityGroup:SecurityGroup") + of_type(
-            args.resources, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
-        if group.props.get("egress"):
-            report(f"security group {group.name} has inline egress rules: declare each as a SecurityGroupEgressRule",
-                   None)
+            report(f"egress rule {args.name} opens ports {ports[0]}-{ports[1]}: one port per rule", None)
+    elif args.resource_type in ("aws:ec2/securityGroup:SecurityGroup",
+                                "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup") and props.get("egress"):
+        report(f"security group {args.name} has inline egress rules: declare each as a SecurityGroupEgressRule",
+               None)
 
 
 def endpoint_policies(args: StackValidationArgs, report: Report) -> None:
@@ -127,11 +152,10 @@ def endpoint_policies(args: StackValidationArgs, report: Report) -> None:
                    "VPC may use it with any account's credentials on any account's resources", None)
             continue
         for statement in document.get("Statement", []):
-            keys = _conditions(statement)
             if statement.get("Effect") == "Allow" and _anyone(statement.get("Principal")) and not (
-                    "aws:principalaccount" in keys or "aws:principalorgid" in keys):
+                    _pinned(statement, "aws:principalaccount", "aws:principalorgid") or _aws_owned_read(statement)):
                 report(f"endpoint {endpoint.name}: statement {statement.get('Sid', '')} lets any principal through; "
-                       "name this account (aws:PrincipalAccount)", None)
+                       "hold aws:PrincipalAccount to this account (StringEquals)", None)
 
 
 def scoped_trust_policies(args: ResourceValidationArgs, report: Report) -> None:
@@ -145,11 +169,12 @@ def scoped_trust_policies(args: ResourceValidationArgs, report: Report) -> None:
         if statement.get("Effect") != "Allow" or not services:
             continue
         keys = _conditions(statement)
-        if "aws:sourceaccount" not in keys:
-            report(f"role {args.name}: {', '.join(services)} may assume it for any account (no aws:SourceAccount)",
-                   None)
+        if not _pinned(statement, "aws:sourceaccount") or not all(
+                str(v).isdigit() and len(str(v)) == 12 for v in as_list(keys.get("aws:sourceaccount"))):
+            report(f"role {args.name}: {', '.join(services)} may assume it for any account (hold aws:SourceAccount "
+                   "to the account, StringEquals)", None)
         unnamed = [s for s in services if s in NAMES_ITS_SOURCE]
-        if unnamed and "aws:sourcearn" not in keys:
+        if unnamed and (not keys.get("aws:sourcearn") or "*" in as_list(keys.get("aws:sourcearn"))):
             report(f"role {args.name}: {', '.join(unnamed)} names its source; the trust policy should too "
                    "(aws:SourceArn)", None)
 
@@ -173,8 +198,13 @@ def explicit_key_policies(args: ResourceValidationArgs, report: Report) -> None:
         crypto = [a for a in actions if a.startswith(CRYPTO_ACTIONS)]
         if "kms:*" in actions or "*" in actions or (crypto and any(a.startswith(ADMIN_WRITES) for a in actions)):
             report(f"key {args.name}: statement {sid} both administers and uses the key", None)
-        if _anyone(principal) and not keys:
-            report(f"key {args.name}: statement {sid} lets anyone use the key, with no condition", None)
+        if _anyone(principal) and not _pinned(statement, "kms:calleraccount", "aws:principalaccount"):
+            report(f"key {args.name}: statement {sid} lets anyone use the key: hold kms:CallerAccount to the "
+                   "account", None)
+        if any(a in ("kms:CreateGrant", "kms:*", "*") for a in actions) and isinstance(principal, dict) and \
+                principal.get("AWS") and str(keys.get("kms:grantisforawsresource", "")).lower() != "true":
+            report(f"key {args.name}: statement {sid} lets the account grant use of the key to anyone, not only to "
+                   "AWS resources (kms:GrantIsForAWSResource)", None)
         if crypto and isinstance(principal, dict) and principal.get("AWS") and "kms:viaservice" not in keys:
             report(f"key {args.name}: statement {sid} lets the account use the key directly, not only through the "
                    "services that hold its data (kms:ViaService)", None)

@@ -99,8 +99,8 @@ POLICIES = [
                           "managed rule groups, a rate limit per address, a body limit, logs without credentials; "
                           "blocking where the tier blocks", waf_on_public_load_balancer,
                           config_schema=requirement_schema("waf-on-public-load-balancer")),
-    StackValidationPolicy("narrow-egress", "egress to address ranges on 443 only, every other port to a security "
-                          "group", narrow_egress),
+    ResourceValidationPolicy("narrow-egress", "egress to address ranges on 443 only, every other port to a "
+                             "security group", narrow_egress),
     StackValidationPolicy("endpoint-policies", "every VPC endpoint has a policy admitting only this account's "
                           "principals", endpoint_policies),
     ResourceValidationPolicy("scoped-trust-policies", "service roles are assumed for this account only, and for "

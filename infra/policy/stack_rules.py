@@ -25,10 +25,14 @@ def nothing_public_in_the_data_tier(args: StackValidationArgs, report: Report) -
                     (props.get("fromPort"), props.get("toPort")) not in ((80, 80), (443, 443)):
                 report(f"ingress rule {rule.name} opens port {props.get('fromPort')} to the internet (only the "
                        "load balancer's 80 and 443 may be)", None)
+    # A group's state lists every rule it has, its separate rules too: the load balancer's 80 and 443 appear there.
     for group in of_type(args.resources, "aws:ec2/securityGroup:SecurityGroup"):
         for ingress in group.props.get("ingress") or []:
             if "0.0.0.0/0" in (ingress.get("cidrBlocks") or []) or "::/0" in (ingress.get("ipv6CidrBlocks") or []):
-                report(f"security group {group.name} has an inline rule open to the internet", None)
+                if group.props.get("id") in lb_groups and (ingress.get("fromPort"), ingress.get("toPort")) in (
+                        (80, 80), (443, 443)):
+                    continue
+                report(f"security group {group.name} has a rule open to the internet", None)
     for subnet in of_type(args.resources, "aws:ec2/subnet:Subnet"):
         if (subnet.props.get("tags") or {}).get("Tier") in ("private", "isolated") and \
                 subnet.props.get("mapPublicIpOnLaunch"):

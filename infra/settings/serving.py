@@ -3,6 +3,7 @@ them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from infra import sizing
@@ -17,10 +18,12 @@ def elb_tls_policy(value: str):
             "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
 
 
-def rule_groups(value: list[str]):
-    unknown = [v for v in value if v not in WAF_RULE_GROUPS]
-    if unknown or len(set(value)) != len(value):
-        return "not the firewall's managed rule groups, or named twice", ", ".join(WAF_RULE_GROUPS)
+def managed_rules(value: list[str]):
+    bad = [v for v in value if not re.fullmatch(r"[A-Za-z0-9_-]+/[A-Za-z0-9_-]{1,128}", v)
+           or v.split("/")[0] not in WAF_RULE_GROUPS]
+    if bad or len(set(value)) != len(value):
+        return "not <managed rule group>/<rule name> of the firewall's groups, or named twice", \
+            "e.g. AWSManagedRulesCommonRuleSet/SizeRestrictions_BODY; the groups: " + ", ".join(WAF_RULE_GROUPS)
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,9 @@ class FirewallSettings:
     rate_limit: int = setting("requests one client address may send in rateWindowSeconds before it gets 429",
                               between(10, 2_000_000_000))
     rate_window_seconds: int = setting("the rate limit's window", one_of(*WAF_RATE_WINDOWS))
-    count_rule_groups: list[str] = setting("managed rule groups that only count (and log) while blocking mode "
-                                           "blocks with the others: for tuning a group that blocks legitimate "
-                                           "requests; the plan lists them", rule_groups)
+    count_rules: list[str] = setting("rules of the managed groups that only count (and log) while the rest block: "
+                                     "for a rule that blocks legitimate requests, while it is tuned; "
+                                     "<group>/<rule>, the plan lists them", managed_rules)
 
 
 @dataclass(frozen=True)

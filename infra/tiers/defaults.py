@@ -64,7 +64,7 @@ COMMON = {
     "firewall": {
         "rateLimit": 2000,
         "rateWindowSeconds": 300,
-        "countRuleGroups": [],
+        "countRules": [],
     },
     "service": {
         "port": 8000,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import botocore.session
 from botocore.validate import ParamValidator
@@ -117,6 +118,8 @@ def _limits(value, shape, path: str) -> list[str]:
             found.append(f"{path}: {value!r} is not one of {shape.enum}")
         if "max" in shape.metadata and len(value) > shape.metadata["max"]:
             found.append(f"{path}: longer than {shape.metadata['max']}")
+        if "pattern" in shape.metadata and not re.search(shape.metadata["pattern"], value):
+            found.append(f"{path}: {value!r} does not match {shape.metadata['pattern']}")
     elif shape.type_name in ("integer", "long") and isinstance(value, int):
         if "max" in shape.metadata and value > shape.metadata["max"]:
             found.append(f"{path}: {value} is above {shape.metadata['max']}")

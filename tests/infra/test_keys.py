@@ -36,7 +36,8 @@ def test_three_rotating_protected_keys_with_aliases():
 
 
 @pytest.mark.parametrize("label, services", [
-    ("data", ["rds", "elasticache", "dax", "backup", "ecr"]), ("logs", ["logs"]), ("secrets", ["secretsmanager"])])
+    ("data", ["rds", "elasticache", "dax", "backup", "ecr"]), ("logs", ["logs", "sns"]),
+    ("secrets", ["secretsmanager"])])
 def test_the_account_administers_each_key_and_uses_it_only_through_its_services(label, services):
     by_sid = statements(build(), label)
     admin, use = by_sid["AccountAdministersTheKeyThroughIam"], by_sid["AccountUsesTheKeyThroughItsServices"]
@@ -79,6 +80,27 @@ def test_other_stacks_log_groups_are_not_matched():
     for name in ("/ecs/flask-aws-prod-eu/app", "/aws/rds/instance/flask-aws-prod-eu-db/postgresql",
                  "/aws/lambda/flask-aws-prod-eu-rotate-single", "aws-waf-logs-flask-aws-prod-eu"):
         assert not any(fnmatch.fnmatchcase(name, p) for p in patterns), name
+
+
+def test_what_the_first_key_encrypted_stays_readable_through_secrets_manager_and_logs_only():
+    """A stack deployed before the split holds secret versions and log events under the data key: Secrets Manager
+    (to re-encrypt them with the secrets key, and read them) and CloudWatch Logs (the stack's groups) may decrypt
+    with it; nothing else, and nothing but decrypt."""
+    by_sid = statements(build(), "data")
+    secrets = by_sid["SecretsManagerDecryptsWhatTheFirstKeyEncrypted"]
+    assert secrets["Action"] == "kms:Decrypt" and secrets["Principal"] == {"AWS": ROOT}
+    assert secrets["Condition"] == {"StringEquals": {"kms:ViaService": ["secretsmanager.eu-west-1.amazonaws.com"]}}
+    logs = by_sid["CloudWatchLogsDecryptsWhatTheFirstKeyEncrypted"]
+    assert logs["Action"] == ["kms:Decrypt*", "kms:Describe*"]
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == statements(build(), "logs")[
+        "CloudWatchLogsEncryptsTheStacksLogGroups"]["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+
+
+def test_the_rotation_functions_egress_to_the_database_moved_not_made_anew(stacks):
+    """EC2 refuses the same rule twice: the rule the rotation declared is the database's now, under its old URN."""
+    rule = stacks["prod"].named("database-to-rotation", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    assert rule.aliases == ["urn:pulumi:prod::flask-aws::flask-aws:secrets:CredentialRotation$"
+                            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule::rotation-to-database"]
 
 
 def test_the_data_key_keeps_the_first_keys_urn(stacks):

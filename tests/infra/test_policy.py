@@ -298,7 +298,31 @@ def test_the_firewall_rule_holds_what_the_tier_requires(prod, stacks):
         "web ACL firewall-acl: rule rate-limit-per-address only counts; this tier blocks"]
     assert violations("waf-on-public-load-balancer", prod, counting_rate_limit, tier="dev") == []
     assert violations("waf-on-public-load-balancer", prod, everything_counts, tier="staging") == [
-        "web ACL firewall-acl: every managed rule group only counts; this tier blocks"]
+        "web ACL firewall-acl: AWSManagedRulesAmazonIpReputationList, AWSManagedRulesCommonRuleSet, "
+        "AWSManagedRulesKnownBadInputsRuleSet, AWSManagedRulesSQLiRuleSet only count; this tier blocks (count "
+        "single rules with firewall.countRules)"]
+
+    def one_group_counts(rs):
+        for rule in acl(rs).props["rules"]:
+            if rule["name"] == "AWSManagedRulesSQLiRuleSet":
+                rule["overrideAction"] = {"count": {}}
+    assert violations("waf-on-public-load-balancer", prod, one_group_counts, tier="prod") == [
+        "web ACL firewall-acl: AWSManagedRulesSQLiRuleSet only count; this tier blocks (count single rules with "
+        "firewall.countRules)"]
+
+    def allow_first(rs):
+        acl(rs).props["rules"].insert(0, {"name": "let-me-in", "priority": 0, "action": {"allow": {}},
+                                          "statement": {"byteMatchStatement": {}}})
+    assert violations("waf-on-public-load-balancer", prod, allow_first) == [
+        "web ACL firewall-acl: rule let-me-in allows what it matches past every later rule"]
+
+    def bodies_past_inspection(rs):
+        for rule in acl(rs).props["rules"]:
+            if rule["name"] == "body-limit":
+                rule["statement"]["sizeConstraintStatement"]["fieldToMatch"]["body"]["oversizeHandling"] = "CONTINUE"
+    assert violations("waf-on-public-load-balancer", prod, bodies_past_inspection) == [
+        "web ACL firewall-acl does not hold request bodies to what it can inspect (8192 bytes, larger ones "
+        "matching)"]
     dev = checklist.policy_resources(stacks["dev"])
     assert violations("waf-on-public-load-balancer", dev, lambda rs: None, tier="dev") == []
 
@@ -401,3 +425,54 @@ def test_a_tls_policy_with_cbc_suites_is_refused(prod):
     assert violations("https-only", prod, cbc) == [
         "HTTPS listener uses ELBSecurityPolicy-TLS13-1-2-2021-06: use a TLS 1.3 policy without CBC suites, e.g. "
         "ELBSecurityPolicy-TLS13-1-2-Res-2021-06 (infra/catalog.py lists them)"]
+
+
+def test_conditions_that_do_not_hold_the_account_are_no_conditions(prod):
+    """A condition key being present is not enough: the account must be held to its value."""
+    def endpoint_for_other_accounts(rs):
+        endpoint = first(rs, "aws:ec2/vpcEndpoint:VpcEndpoint", lambda r: r.props.get("vpcEndpointType") == "Interface")
+        document = json.loads(endpoint.props["policy"])
+        document["Statement"][0]["Condition"] = {"StringNotEquals": {"aws:PrincipalAccount": "999999999999"}}
+        endpoint.props["policy"] = json.dumps(document)
+    assert any("lets any principal through" in v for v in violations("endpoint-policies", prod,
+                                                                    endpoint_for_other_accounts))
+
+    def trust_any_account(rs):
+        role = first(rs, "aws:iam/role:Role", lambda r: r.name == "database-monitoring")
+        document = json.loads(role.props["assumeRolePolicy"])
+        document["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"] = "*"
+        role.props["assumeRolePolicy"] = json.dumps(document)
+    assert violations("scoped-trust-policies", prod, trust_any_account) == [
+        "role database-monitoring: monitoring.rds.amazonaws.com may assume it for any account (hold "
+        "aws:SourceAccount to the account, StringEquals)"]
+
+    def key_for_anyone_with_a_token_condition(rs):
+        key = first(rs, "aws:kms/key:Key", lambda r: r.name == "keys-secrets")
+        document = json.loads(key.props["policy"])
+        document["Statement"].append({"Sid": "Anyone", "Effect": "Allow", "Principal": {"AWS": "*"},
+                                      "Action": "kms:Decrypt", "Resource": "*",
+                                      "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+        key.props["policy"] = json.dumps(document)
+    assert "key keys-secrets: statement Anyone lets anyone use the key: hold kms:CallerAccount to the account" in \
+        violations("explicit-key-policies", prod, key_for_anyone_with_a_token_condition)
+
+    def grants_for_anything(rs):
+        key = first(rs, "aws:kms/key:Key", lambda r: r.name == "keys-data")
+        document = json.loads(key.props["policy"])
+        for statement in document["Statement"]:
+            if statement["Sid"] == "ServicesHoldGrantsForTheirResources":
+                statement["Condition"].pop("Bool")
+        key.props["policy"] = json.dumps(document)
+    assert violations("explicit-key-policies", prod, grants_for_anything) == [
+        "key keys-data: statement ServicesHoldGrantsForTheirResources lets the account grant use of the key to "
+        "anyone, not only to AWS resources (kms:GrantIsForAWSResource)"]
+
+
+def test_ecrs_layer_bucket_is_the_one_read_an_endpoint_allows_anyone(prod):
+    def any_bucket(rs):
+        policy = first(rs, "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy")
+        document = json.loads(policy.props["policy"])
+        document["Statement"][0]["Resource"] = "arn:aws:s3:::someone-elses-bucket/*"
+        policy.props["policy"] = json.dumps(document)
+    assert any("EcrImageLayers lets any principal through" in v
+               for v in violations("endpoint-policies", prod, any_bucket))

@@ -147,8 +147,10 @@ BAD_VALUES = [
     ({"firewall": {"mode": "count"}}, "firewall.mode"),
     ({"firewall": {"rateWindowSeconds": 30}}, "firewall.rateWindowSeconds"),
     ({"firewall": {"rateLimit": 5}}, "firewall.rateLimit"),
-    ({"firewall": {"countRuleGroups": ["AWSManagedRulesBotControlRuleSet"]}}, "firewall.countRuleGroups"),
-    ({"firewall": {"countRuleGroups": ["AWSManagedRulesSQLiRuleSet"]}}, None),
+    ({"firewall": {"countRules": ["AWSManagedRulesBotControlRuleSet/SignalNonBrowserUserAgent"]}},
+     "firewall.countRules"),  # not one of the firewall's groups
+    ({"firewall": {"countRules": ["AWSManagedRulesSQLiRuleSet"]}}, "firewall.countRules"),  # a group, not a rule
+    ({"firewall": {"countRules": ["AWSManagedRulesSQLiRuleSet/SQLi_BODY"]}}, None),
     ({"loadBalancer": {"sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2099-01"}}, "loadBalancer.sslPolicy"),
     ({"loadBalancer": {"sslPolicy": "ELBSecurityPolicy-2016-08"}}, "loadBalancer.sslPolicy"),  # no TLS 1.3
     ({"snapshots": {"lockMinRetentionDays": 30}}, "snapshots.retentionDays"),  # staging keeps 14: jobs would fail
