@@ -41,10 +41,16 @@ preload_app = False
 # Which peers may set X-Forwarded-* for Gunicorn itself; the app trusts PROXY_COUNT hops through ProxyFix.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
+# Gunicorn's control socket (for `gunicornc`) defaults to a directory under the working directory, which is the
+# image's read-only /app: every start logged an error. Off unless a path is given, on a writable volume (/tmp in the
+# tasks): nothing in this deployment talks to it, and a socket nobody uses is one more thing to secure.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
+
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-logger_class = "webapp.access_log.JsonAccessLogger"  # one JSON object per request, properly escaped
+logger_class = "webapp.access_log.JsonLogger"  # JSON lines: one per request, and Gunicorn's own messages
 
 
 def post_worker_init(worker):

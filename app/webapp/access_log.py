@@ -1,13 +1,22 @@
-"""Gunicorn's access log as JSON lines built with json.dumps (Gunicorn's own format string escapes quotes only:
-a backslash or a control character in a path or a User-Agent would break the line)."""
+"""Gunicorn's logs as JSON lines, like the application's: the access log built with json.dumps (Gunicorn's own
+format string escapes quotes only: a backslash or a control character in a path or a User-Agent would break the
+line), and Gunicorn's own messages (starting, workers booting, errors) through the application's JSON formatter, so
+a log pipeline parses every line the container writes."""
 
 import json
 import time
 
 from gunicorn.glogging import Logger
 
+from webapp.logs import json_formatter
 
-class JsonAccessLogger(Logger):
+
+class JsonLogger(Logger):
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(json_formatter())
+
     def access(self, resp, req, environ, request_time):
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict or self.cfg.syslog):
             return

@@ -31,10 +31,15 @@ class StdoutHandler(logging.StreamHandler):
         pass
 
 
+def json_formatter() -> JsonFormatter:
+    """One JSON object per line: time, level, logger, message, request id, and any `extra` fields."""
+    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+
+
 def configure_logging(level: str) -> None:
     handler = StdoutHandler()
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                                       rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    handler.setFormatter(json_formatter())
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,5 +1,6 @@
 """Config classes: development runs with nothing installed; production refuses what is unsafe."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -107,8 +108,10 @@ def test_preflight_refuses_with_one_line_and_exit_2(tmp_path):
     env = {"APP_ENV": "production", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "webapp.preflight"], cwd=ROOT / "app", env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: refusing to start with APP_ENV=production")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    line = json.loads(done.stderr)  # JSON, like every line the container writes
+    assert line["level"] == "ERROR" and line["logger"] == "webapp.preflight"
+    assert line["message"].startswith("error: refusing to start with APP_ENV=production")
     assert "Traceback" not in done.stderr
 
 
@@ -117,7 +120,8 @@ def test_preflight_refuses_a_backup_setting_that_is_not_a_number():
     env = {"APP_ENV": "testing", "BACKUP_PART_SIZE_MB": "eight", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "webapp.preflight"], cwd=ROOT / "app", env=env,
                           capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stderr) == (2, "error: BACKUP_PART_SIZE_MB='eight' is not a whole number\n")
+    assert done.returncode == 2
+    assert json.loads(done.stderr)["message"] == "error: BACKUP_PART_SIZE_MB='eight' is not a whole number"
 
 
 def test_replicas_share_the_primarys_credentials_whether_from_database_url_or_parts(monkeypatch):

@@ -19,7 +19,7 @@ APP = ROOT / "app"
 
 def load_conf(monkeypatch, **env):
     for key in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE", "GUNICORN_TIMEOUT",
-                "GUNICORN_GRACEFUL_TIMEOUT", "GUNICORN_MAX_REQUESTS", "FORWARDED_ALLOW_IPS"):
+                "GUNICORN_GRACEFUL_TIMEOUT", "GUNICORN_MAX_REQUESTS", "FORWARDED_ALLOW_IPS", "GUNICORN_CONTROL_SOCKET"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -39,6 +39,14 @@ def test_config_defaults(monkeypatch):
     assert conf.worker_tmp_dir == "/dev/shm" and conf.preload_app is False
     assert conf.accesslog == "-" and conf.errorlog == "-"
     assert conf.forwarded_allow_ips == "127.0.0.1,::1"
+    # No control socket: its default place is under the read-only working directory (tests/container found it).
+    assert conf.control_socket_disable is True
+    assert conf.logger_class == "webapp.access_log.JsonLogger"
+
+
+def test_the_control_socket_only_where_asked(monkeypatch):
+    conf = load_conf(monkeypatch, GUNICORN_CONTROL_SOCKET="/tmp/gunicorn.ctl")
+    assert (conf.control_socket, conf.control_socket_disable) == ("/tmp/gunicorn.ctl", False)
 
 
 def test_config_from_the_environment(monkeypatch):
