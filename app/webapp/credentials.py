@@ -33,7 +33,10 @@ class SecretStore:
         import botocore.session
         from aws_secretsmanager_caching import SecretCache, SecretCacheConfig
 
-        self._client = botocore.session.get_session().create_client("secretsmanager")
+        # The region from the contract's AWS_REGION: botocore itself reads only AWS_DEFAULT_REGION, which the task
+        # definition does not set (the image run as ECS runs it found this: tests/container).
+        self._client = botocore.session.get_session().create_client(
+            "secretsmanager", region_name=os.environ.get("AWS_REGION") or None)
         self._cache = SecretCache(config=SecretCacheConfig(secret_refresh_interval=refresh_seconds),
                                   client=self._client)
         self._refresh_seconds = refresh_seconds

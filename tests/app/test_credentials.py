@@ -35,6 +35,13 @@ def secret(name: str, value) -> str:
     return boto3.client("secretsmanager").create_secret(Name=name, SecretString=text)["ARN"]
 
 
+def test_the_region_comes_from_the_contracts_aws_region(aws, monkeypatch):
+    """The task definition sets AWS_REGION only; botocore alone reads AWS_DEFAULT_REGION (NoRegionError)."""
+    arn = secret("region-check", "value")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert credentials.SecretStore(60).text(arn) == "value"
+
+
 def test_unreadable_or_misshapen_secrets_are_one_clear_line(aws):
     store = credentials.store()
     with pytest.raises(credentials.CredentialsError, match="cannot read secret no-such-secret: "
