@@ -23,7 +23,8 @@ plan-json: setup
 system-packages:  ## PostgreSQL 15, Redis (and wrk for bench) from Debian, when missing
 	bash deploy/install-system-packages.sh
 
-test: setup system-packages  ## lint and the whole test suite
+test: setup system-packages  ## lint and the whole test suite (starts a Docker engine for the image tests if none runs)
+	bash deploy/docker-engine.sh start
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

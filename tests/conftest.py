@@ -21,6 +21,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session")
+def stacks():
+    """Each stack's program run once per session under Pulumi's mock engine (infra.offline.harness): the recorded
+    plans the infrastructure tests check and the container tests run the image by."""
+    from infra.offline import harness
+
+    return {stack: harness.run_stack(stack) for stack in ("dev", "staging", "prod")}
+
+
+@pytest.fixture(scope="session")
 def postgres():
     """A PostgreSQL 15 primary and a streaming replica (pg_basebackup), for the whole session."""
     primary = PostgresServer.create()

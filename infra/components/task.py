@@ -26,6 +26,9 @@ MIGRATION_COMMAND = ["flask", "--app", "webapp", "db", "prepare"]
 PROXY_COUNT = 1  # the ALB is the one proxy in front of Gunicorn
 JOB_STOP_TIMEOUT = 120  # a job gets ECS's longest wait after SIGTERM to finish what it is writing
 RDS_CA_BUNDLE = "/etc/ssl/rds/global-bundle.pem"  # where app/Dockerfile puts AWS's RDS certificate bundle
+# The image's own HEALTHCHECK, word for word (a test compares): Python asks /health on the port the contract gives.
+HEALTH_PROBE = ("import os, urllib.request; "
+                "urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)")
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,6 @@ def server_container(settings: ServiceSettings, wiring: AppWiring, *, log_group:
                      region: str) -> dict:
     """The container serving HTTP: the image's entrypoint starts Gunicorn on the port, once the migration step
     has succeeded."""
-    probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{settings.port}/health', "
-             "timeout=4)")
     return {
         "name": CONTAINER,
         "image": wiring.image_uri,
@@ -134,7 +135,7 @@ def server_container(settings: ServiceSettings, wiring: AppWiring, *, log_group:
         "dependsOn": [{"containerName": MIGRATION_CONTAINER, "condition": "SUCCESS"}],
         # Non-blocking: a slow log stream must never stall a request.
         "logConfiguration": _logs(log_group, region, CONTAINER, {"mode": "non-blocking", "max-buffer-size": "25m"}),
-        "healthCheck": {"command": ["CMD", "python", "-c", probe], "interval": 15, "timeout": 5, "retries": 3,
+        "healthCheck": {"command": ["CMD", "python", "-c", HEALTH_PROBE], "interval": 15, "timeout": 5, "retries": 3,
                         "startPeriod": settings.startup_seconds},
         "stopTimeout": settings.stop_timeout_seconds,
         # ECS Exec's agent writes into the container, which a read-only root filesystem forbids.

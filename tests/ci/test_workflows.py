@@ -73,6 +73,7 @@ def test_tests_run_lint_the_offline_suite_and_the_integration_suite():
     commands = " ".join(s.get("run", "") for job in workflow["jobs"].values() for s in steps(job))
     assert "make lint" in commands and "pytest tests/infra tests/ci tests/test_layout.py" in commands
     assert "pytest tests/app tests/ops tests/deploy tests/e2e" in commands
+    assert "pytest tests/container" in commands and "bash deploy/docker-engine.sh start" in commands
     # every folder of tests and every test module at the top runs in some job
     tests = Path(__file__).resolve().parents[1]
     suites = {f"tests/{p.name}" for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}

@@ -53,11 +53,6 @@ def settings_for(tier: str, **groups) -> settings.Settings:
 
 
 @pytest.fixture(scope="session")
-def stacks() -> dict[str, harness.Run]:
-    return {stack: harness.run_stack(stack) for stack in STACKS}
-
-
-@pytest.fixture(scope="session")
 def dev_without_backups() -> harness.Run:
     return harness.run_stack("dev", overrides={"backups": {"enabled": False}})
 
