@@ -32,10 +32,15 @@ def test_the_schema_check_can_fail(tmp_path):
 def test_topology():
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
-    assert {"web1", "web2", "db", "redis", "nginx"} <= set(services)
-    assert services["db"]["image"].startswith("postgres:15")
+    assert {"web1", "web2", "db", "db-replica", "redis", "nginx"} <= set(services)
+    assert all(services[name]["image"].startswith("postgres:15") for name in ("db", "db-replica"))
     assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
-    for name in ("db", "redis"):
+    # The replica streams as a replication-only role, made once when the primary's data directory is created.
+    assert "./deploy/postgres/replication-role.sh:/docker-entrypoint-initdb.d/replication-role.sh:ro" in \
+        services["db"]["volumes"]
+    assert services["db-replica"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["db-replica"]["user"] == "postgres"
+    for name in ("db", "db-replica", "redis"):
         assert services[name]["healthcheck"]["test"]
     # The migration step runs once, with the master and owner logins, before any web container starts.
     migrate = services["migrate"]
@@ -46,7 +51,9 @@ def test_topology():
     for web in ("web1", "web2"):
         env = services[web]["environment"]
         assert services[web]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"},
+                                               "db-replica": {"condition": "service_healthy"},
                                                "redis": {"condition": "service_healthy"}}
+        assert env["DATABASE_REPLICA_HOSTS"] == "db-replica"
         # Gunicorn serves with the runtime role: no master or owner login in a web container.
         assert env["DATABASE_USER"] == "${DATABASE_RUNTIME_USER:-app_runtime}"
         assert not {k for k in env if "MASTER" in k or "OWNER" in k}
