@@ -63,6 +63,19 @@ def test_runs_as_a_non_root_user_with_a_healthcheck_without_curl_and_the_shared_
     assert (ROOT / "app" / "entrypoint.sh").stat().st_mode & 0o111
 
 
+def test_one_health_probe_for_the_image_the_task_and_compose():
+    """The image's HEALTHCHECK, the ECS task's healthCheck and compose's web check run the same words."""
+    import json
+
+    import yaml
+
+    from infra.components.task import HEALTH_PROBE
+
+    image = json.loads(re.search(r"^    CMD (\[.*\])$", DOCKERFILE, re.M).group(1))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-web"]["healthcheck"]["test"]
+    assert image == compose[1:] == ["python", "-c", HEALTH_PROBE] and compose[0] == "CMD"
+
+
 def test_dockerignore_keeps_caches_and_local_state_out():
     ignored = (ROOT / "app" / ".dockerignore").read_text().splitlines()
     assert {"**/__pycache__", "**/*.pyc", ".env", ".venv"} <= set(ignored)

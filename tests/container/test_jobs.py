@@ -24,17 +24,18 @@ def bucket(stand_in, stacks):
     return s3, env["BACKUP_BUCKET"], env["BACKUP_PREFIX"]
 
 
-def job(stacks, app_image, stand_in, name: str):
-    return Task(stacks[RUN_AS], name, app_image, stand_in)
+def run_job(stacks, app_image, stand_in, name: str):
+    """One scheduled task's container, run to completion and removed; its output and exit code."""
+    task = Task(stacks[RUN_AS], name, app_image, stand_in)
+    try:
+        return task.run(CONTAINER)
+    finally:
+        task.remove()
 
 
 def test_the_backup_task_dumps_the_database_into_the_bucket(stacks, app_image, stand_in, migrated, bucket):
     s3, name, prefix = bucket
-    task = job(stacks, app_image, stand_in, "backups-backup")
-    try:
-        done = task.run(CONTAINER)
-    finally:
-        task.remove()
+    done = run_job(stacks, app_image, stand_in, "backups-backup")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "server version mismatch" not in done.stderr
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name, Prefix=prefix).get("Contents", [])]
@@ -45,10 +46,6 @@ def test_the_backup_task_dumps_the_database_into_the_bucket(stacks, app_image, s
 
 
 def test_the_drill_task_restores_the_latest_dump_and_finds_it_equal(stacks, app_image, stand_in, migrated, bucket):
-    task = job(stacks, app_image, stand_in, "backups-drill")
-    try:
-        done = task.run(CONTAINER)
-    finally:
-        task.remove()
+    done = run_job(stacks, app_image, stand_in, "backups-drill")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "drill passed" in done.stdout and "ok       public.notes" in done.stdout
