@@ -5,8 +5,7 @@
 #   bash deploy/docker-engine.sh stop    stop the dockerd this script started (CI, at the end of its run)
 set -euo pipefail
 
-state=${DOCKER_ENGINE_STATE:-/tmp/flask-aws-dockerd}
-mkdir -p "$state"
+state=${DOCKER_ENGINE_STATE:-/run/flask-aws-dockerd}
 
 case "${1:-}" in
 start)
@@ -14,14 +13,20 @@ start)
         exit 0
     fi
     if [ "$(id -u)" -ne 0 ]; then
-        echo "error: no Docker engine answers and only root can start one here; start dockerd (or your usual" \
-             "engine) and run again" >&2
+        if [ -S /var/run/docker.sock ]; then
+            echo "error: a Docker engine runs but does not answer you (/var/run/docker.sock): join the docker group" \
+                 "or run as root" >&2
+        else
+            echo "error: no Docker engine answers and only root can start one here; start dockerd (or your usual" \
+                 "engine) and run again" >&2
+        fi
         exit 1
     fi
     command -v dockerd >/dev/null || { echo "error: dockerd is missing: apt-get install docker.io" >&2; exit 1; }
+    mkdir -p "$state" && chmod 700 "$state"
     dockerd --bridge=none --iptables=false --ip6tables=false >"$state/dockerd.log" 2>&1 &
     echo $! >"$state/dockerd.pid"
-    for _ in $(seq 1 120); do
+    for _ in $(seq 1 480); do  # up to 2 minutes: a first start on slow storage takes a while
         if docker info >/dev/null 2>&1; then
             exit 0
         fi
@@ -35,17 +40,18 @@ start)
     exit 1
     ;;
 stop)
-    if [ -f "$state/dockerd.pid" ]; then
-        pid=$(cat "$state/dockerd.pid")
-        if kill "$pid" 2>/dev/null; then
-            # dockerd stops its containers first (up to their stop timeouts); wait for it to be gone.
-            for _ in $(seq 1 240); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.25
-            done
-        fi
-        rm -f "$state/dockerd.pid"
-    fi
+    [ -f "$state/dockerd.pid" ] || exit 0
+    pid=$(cat "$state/dockerd.pid")
+    kill "$pid" 2>/dev/null || { rm -f "$state/dockerd.pid"; exit 0; }
+    # dockerd stops its containers first (each within its stop timeout, at most 120 s here): wait, then insist.
+    for _ in $(seq 1 600); do
+        kill -0 "$pid" 2>/dev/null || { rm -f "$state/dockerd.pid"; exit 0; }
+        sleep 0.25
+    done
+    echo "error: dockerd ($pid) did not stop within 150 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$state/dockerd.pid"
+    exit 1
     ;;
 *)
     echo "usage: $0 start|stop" >&2

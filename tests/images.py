@@ -51,6 +51,12 @@ def image_exists(tag: str) -> bool:
     return docker("image", "inspect", tag, check=False, timeout=30).returncode == 0
 
 
+def declared_volumes(image: str) -> set[str]:
+    """The paths the image declares as VOLUME."""
+    config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+    return set(config.get("Volumes") or {})
+
+
 def base_image() -> str:
     """Debian bookworm with Python 3 (what python:3.11-slim-bookworm holds, from Debian's packages instead of
     python.org's build), tagged by a digest of its inputs."""

@@ -33,8 +33,8 @@ class SecretStore:
         import botocore.session
         from aws_secretsmanager_caching import SecretCache, SecretCacheConfig
 
-        # The region from the contract's AWS_REGION: botocore itself reads only AWS_DEFAULT_REGION, which the task
-        # definition does not set (the image run as ECS runs it found this: tests/container).
+        # The region from the contract's AWS_REGION: botocore itself reads only AWS_DEFAULT_REGION, which ECS sets
+        # but a container run elsewhere with the contract's variables (compose, docker run, a test) may not.
         self._client = botocore.session.get_session().create_client(
             "secretsmanager", region_name=os.environ.get("AWS_REGION") or None)
         self._cache = SecretCache(config=SecretCacheConfig(secret_refresh_interval=refresh_seconds),

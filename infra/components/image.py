@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def context_files(directory: Path) -> list[str]:
             line = line.strip()
             if line and not line.startswith("#"):
                 keep = line.startswith("!")
-                rules.append((keep, _docker_pattern(line.removeprefix("!").strip().lstrip("/").removeprefix("./"))))
+                # Docker cleans each pattern as a path first: "./tests/" and "/tests" are "tests".
+                pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
+                rules.append((keep, _docker_pattern(pattern)))
     kept = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         relative = path.relative_to(directory).as_posix()
@@ -52,17 +55,24 @@ def _docker_pattern(pattern: str) -> re.Pattern:
             regex, i = regex + "[^/]*", i + 1
         elif pattern[i] == "?":
             regex, i = regex + "[^/]", i + 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2:]:  # a character class, "[^...]" negated (Go's syntax)
+            end = pattern.index("]", i + 2)
+            members = pattern[i + 1:end]
+            negated = members[:1] == "^"
+            regex, i = regex + "[" + ("^" if negated else "") + members[negated:].replace("\\", "\\\\") + "]", end + 1
         else:
             regex, i = regex + re.escape(pattern[i]), i + 1
     return re.compile(regex)
 
 
 def content_tag(directory: Path) -> str:
-    """A tag derived from the build context's content, so an unchanged app keeps its tag and Pulumi sees nothing to
+    """A tag derived from what the build reads: the context's files and the Dockerfile (which .dockerignore keeps out
+    of the context, yet a change to it is a new image), so an unchanged app keeps its tag and Pulumi sees nothing to
     rebuild; any change gives a new tag, which an immutable repository needs."""
     digest = hashlib.sha256()
-    for relative in context_files(directory):
-        digest.update(relative.encode() + b"\0" + (directory / relative).read_bytes() + b"\0")
+    for relative in sorted({*context_files(directory), "Dockerfile"}):
+        path = directory / relative
+        digest.update(relative.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
     return "app-" + digest.hexdigest()[:16]
 
 

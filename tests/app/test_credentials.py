@@ -36,7 +36,8 @@ def secret(name: str, value) -> str:
 
 
 def test_the_region_comes_from_the_contracts_aws_region(aws, monkeypatch):
-    """The task definition sets AWS_REGION only; botocore alone reads AWS_DEFAULT_REGION (NoRegionError)."""
+    """The contract names the region in AWS_REGION; botocore alone reads only AWS_DEFAULT_REGION (which ECS adds, a
+    container run elsewhere may not): NoRegionError."""
     arn = secret("region-check", "value")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     assert credentials.SecretStore(60).text(arn) == "value"

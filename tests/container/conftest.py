@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import boto3
 import pytest
@@ -58,10 +61,17 @@ def build_inputs(stacks):
 
 @pytest.fixture(scope="session")
 def app_image(base_image, build_inputs, test_ca):
+    """The application image, tagged for this session alone (another session on the same engine builds its own),
+    removed at the end; the layers stay cached."""
     bundle = test_ca.cert_pem.bytes()
+    tag = f"flask-aws-test-app:{uuid.uuid4().hex[:12]}"
     with images.served("global-bundle.pem", bundle) as url:
-        return images.build_app_image(build_inputs, base=base_image, bundle_url=url, tag="flask-aws-test-app:session",
-                                      bundle_sha256=hashlib.sha256(bundle).hexdigest())
+        images.build_app_image(build_inputs, base=base_image, bundle_url=url, tag=tag,
+                               bundle_sha256=hashlib.sha256(bundle).hexdigest())
+    try:
+        yield tag
+    finally:
+        images.docker("rmi", tag, check=False)
 
 
 def _leaf(ca, *names: str) -> tuple[bytes, bytes]:
@@ -160,6 +170,7 @@ class Task:
         self.resource = plan.named(task_name, TASK_DEFINITION)
         self.image, self.stand_in = image, stand_in
         self.started: list[str] = []
+        self.storage = Path(tempfile.mkdtemp(prefix="task-storage-"))  # the task's ephemeral volumes
 
     def definition(self, container: str) -> dict:
         return ecs_task.container(self.resource.inputs, container)
@@ -172,8 +183,11 @@ class Task:
         if port:
             replacements["PORT"] = str(port)
         return ecs_task.run_arguments(definition, self.resource.inputs["volumes"], image=self.image,
-                                      container_name=name, secret_value=self.stand_in.secret_value,
-                                      replace=replacements, add=self.stand_in.stand_in_access(definition),
+                                      image_volumes=images.declared_volumes(self.image), storage=self.storage,
+                                      region=self.stand_in.plan.region,
+                                      container_name=name,
+                                      secret_value=self.stand_in.secret_value, replace=replacements,
+                                      add=self.stand_in.stand_in_access(definition),
                                       labels={images.LABEL: "container"})
 
     def run(self, container: str, timeout: float = 300, **replace: str) -> subprocess.CompletedProcess:
@@ -188,6 +202,7 @@ class Task:
     def remove(self) -> None:
         for name in self.started:
             images.docker("rm", "--force", "--volumes", name, check=False)
+        shutil.rmtree(self.storage, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -133,8 +133,9 @@ def test_docker_stop_finishes_the_request_in_flight_and_exits_0(server):
     wait_until(lambda: unread_bytes(int(port), client.getsockname()[1]) == 0, 10, "the request being read",
                interval=0.05)
     stop_timeout = server["definition"]["stopTimeout"]
+    assert inspect(server["name"])["Config"]["StopTimeout"] == stop_timeout  # what `docker stop` waits, like ECS
     started = time.monotonic()
-    stopping = threading.Thread(target=docker, args=("stop", "--time", str(stop_timeout), server["name"]))
+    stopping = threading.Thread(target=docker, args=("stop", server["name"]))
     stopping.start()
     wait_until(lambda: "Handling signal: term" in logs(server["name"]), 10, "Gunicorn told to stop", interval=0.1)
     client.sendall(body[100:])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_the_build_context_keeps_tests_venvs_databases_and_secrets_out(planted_c
     context, planted = planted_context
     probe = tmp_path / "probe.Dockerfile"
     probe.write_text(f"FROM {base_image}\nCOPY . /context\n")
-    tag = "flask-aws-test-context:probe"
+    tag = f"flask-aws-test-context:{uuid.uuid4().hex[:12]}"
     docker("build", "--network", "none", "--file", str(probe), "--tag", tag, str(context))
     try:
         listed = run_in(tag, "find", "/context", "-type", "f").split()

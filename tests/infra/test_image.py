@@ -2,7 +2,7 @@
 
 import json
 
-from infra.components.image import AppImage, content_tag
+from infra.components.image import AppImage, content_tag, context_files
 from infra.offline import harness
 from tests.infra.conftest import KEY_ARN, settings_for
 
@@ -58,3 +58,25 @@ def test_content_tag_is_stable_changes_with_content_and_ignores_dockerignored_fi
     assert content_tag(tmp_path) == first
     (tmp_path / "app.py").write_text("print('b')\n")
     assert content_tag(tmp_path) != first
+
+
+def test_a_dockerfile_change_is_a_new_tag_though_the_context_leaves_it_out(tmp_path):
+    """The Dockerfile is in .dockerignore (not COPYable) but the build reads it: the same tag for a different image
+    would be refused by the immutable repository."""
+    (tmp_path / "app.py").write_text("print('a')\n")
+    (tmp_path / ".dockerignore").write_text("Dockerfile\n.dockerignore\n")
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    first = content_tag(tmp_path)
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nRUN true\n")
+    assert content_tag(tmp_path) != first and "Dockerfile" not in context_files(tmp_path)
+
+
+def test_dockerignore_patterns_are_matched_as_docker_matches_them(tmp_path):
+    """Cleaned like paths, anchored at the context's root (only ** spans folders), with character classes."""
+    (tmp_path / ".dockerignore").write_text("./tests/\n*.db\n**/*.pyc\nlog[0-9].txt\n")
+    files = ["tests/a.py", "webapp/tests/b.py", "x.db", "webapp/y.db", "webapp/z.pyc", "w.pyc", "log1.txt",
+             "logs.txt", "app.py"]
+    for relative in files:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("x\n")
+    assert context_files(tmp_path) == [".dockerignore", "app.py", "logs.txt", "webapp/tests/b.py", "webapp/y.db"]

@@ -1,6 +1,8 @@
 """ContainerService component: task definition, IAM, service, autoscaling."""
 
 import json
+import re
+from pathlib import Path
 
 import pulumi_aws as aws
 import pytest
@@ -259,3 +261,16 @@ def test_pulumi_waits_for_steady_state_as_long_as_a_deployment_can_take():
 def test_ecs_exec_gets_a_writable_root_filesystem_and_only_then():
     assert container(build("dev"))["readonlyRootFilesystem"] is False
     assert container(build("prod"))["readonlyRootFilesystem"] is True
+
+
+def test_every_task_volume_path_is_a_volume_the_image_declares(stacks):
+    """Fargate gives a task volume to a container owned by root, mode 0755, unless the image declares a VOLUME at
+    its path (then it starts as the image's directory): without it user 10001 cannot write its /tmp (the container
+    tests run the task that way and caught it)."""
+    dockerfile = (Path(__file__).resolve().parents[2] / "app" / "Dockerfile").read_text()
+    declared = {path for line in re.findall(r"^VOLUME (\[.*\])$", dockerfile, re.M) for path in json.loads(line)}
+    for stack, run in stacks.items():
+        for task in run.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+            for container in json.loads(task.inputs["containerDefinitions"]):
+                paths = {m["containerPath"] for m in container.get("mountPoints", [])}
+                assert paths and paths <= declared, (stack, task.name, container["name"], paths - declared)
