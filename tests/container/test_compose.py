@@ -222,3 +222,15 @@ def test_the_web_containers_serve_as_the_runtime_role(topology):
         users = replica.execute("SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'app' "
                                 "AND usename <> 'postgres'").fetchall()
     assert users == [("app_runtime",)]
+
+
+def test_the_replication_role_script_can_run_again_on_an_existing_database(topology):
+    """The upgrade path docs/operations.md gives for a volume made before the replica: the script, run again by
+    hand, changes nothing and the replica keeps streaming."""
+    compose = topology["compose"]
+    compose("exec", "-T", "db", "sh", "/docker-entrypoint-initdb.d/replication-role.sh")
+    with database(topology, "db") as primary:
+        hba = primary.execute("SELECT count(*) FROM pg_hba_file_rules WHERE 'replicator' = ANY(user_name)").fetchone()
+        assert hba[0] == 1
+        assert primary.execute("SELECT count(*) FROM pg_stat_replication WHERE usename = 'replicator'"
+                               ).fetchone()[0] == 1
