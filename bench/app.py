@@ -1,7 +1,9 @@
 """Application speed against the real Gunicorn config, with a minimal Flask app as the reference in the same run.
 
-Targets (issue 4): /health >= 0.9x the minimal app's requests/s; a cached GET of the API >= 0.6x; an uncached GET
-from PostgreSQL >= 0.3x; p99 latency reported. Everything on loopback, bounded in time.
+The reference is the best the server can do: the smallest Flask app under Gunicorn's own defaults for the same
+worker class and counts (no project config: no recycling, no access log). Targets (issue 16): the app's /health
+>= 0.85x its requests/s; a cached GET of the API >= 0.6x; an uncached GET from PostgreSQL >= 0.3x; p99 latency
+reported. Everything on loopback, bounded in time.
 """
 
 from __future__ import annotations
@@ -28,13 +30,18 @@ WORKERS, THREADS = "2", "4"
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict, cwd: Path):
+def gunicorn(app_spec: str, env: dict, cwd: Path, project_config: bool = True):
+    """Gunicorn serving `app_spec`: with the project's config (app/gunicorn.conf.py, the environment as the
+    container gets it), or with Gunicorn's own defaults and only the same worker class and counts."""
     port = free_port()
     env = {**os.environ, **env, "PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": WORKERS,
            "GUNICORN_THREADS": THREADS, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "PYTHONPATH": str(ROOT / "app")}  # the config's JSON access logger lives in webapp
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(ROOT / "app" / "gunicorn.conf.py"),
-                                app_spec], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config = (["--config", str(ROOT / "app" / "gunicorn.conf.py")] if project_config else
+              ["--worker-class", "gthread", "--workers", WORKERS, "--threads", THREADS,
+               "--bind", f"127.0.0.1:{port}"])
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", *config, app_spec], cwd=cwd, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: requests.get(f"{base}/health", timeout=1).ok, 60, app_spec)
@@ -60,7 +67,7 @@ def main() -> int:
         rounds: dict[str, list[dict]] = {}
         # All three servers up at once, measured in interleaved rounds: noise on a shared 2-core machine hits
         # every scenario alike, and the median of the rounds is reported.
-        with gunicorn("minimal_app:app", {}, ROOT / "bench") as minimal, \
+        with gunicorn("minimal_app:app", {}, ROOT / "bench", project_config=False) as minimal, \
                 gunicorn("webapp:create_app()", {**env, "REDIS_URL": redis_server.url()}, ROOT / "app") as cached, \
                 gunicorn("webapp:create_app()", env, ROOT / "app") as uncached:  # no Redis: every GET reads PG
             note = requests.post(f"{cached}/api/notes", json={"title": "bench", "body": "x" * 200}, timeout=5).json()
@@ -81,7 +88,7 @@ def main() -> int:
     results = {name: {"rps": median(name, "rps"), "p50": median(name, "p50"), "p99": median(name, "p99"),
                       "errors": sum(r["errors"] for r in runs)} for name, runs in rounds.items()}
     reference = results["minimal /health"]["rps"]
-    targets = {"app /health": 0.9, "app cached GET /api/notes/<id>": 0.6, "app uncached GET /api/notes/<id>": 0.3}
+    targets = {"app /health": 0.85, "app cached GET /api/notes/<id>": 0.6, "app uncached GET /api/notes/<id>": 0.3}
     print("| endpoint | requests/s | x minimal | target | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|---|")
     ok = True

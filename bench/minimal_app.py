@@ -1,4 +1,4 @@
-"""The reference for the application benchmark: the smallest Flask app, served by the same Gunicorn config."""
+"""The reference for the application benchmark: the smallest Flask app, under Gunicorn's own defaults."""
 
 from flask import Flask, jsonify
 

@@ -79,6 +79,7 @@ def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> di
         "GUNICORN_KEEPALIVE": str(settings.keepalive_seconds),
         "GUNICORN_TIMEOUT": str(settings.timeout_seconds),
         "GUNICORN_GRACEFUL_TIMEOUT": str(settings.graceful_timeout_seconds),
+        "GUNICORN_MAX_REQUESTS": str(settings.max_requests),
         "PROXY_COUNT": str(PROXY_COUNT),
         "MAX_CONTENT_LENGTH": str(settings.max_body_bytes),
         # Only the load balancer's group reaches the tasks, so Gunicorn may trust whatever forwards to it.

@@ -129,6 +129,9 @@ class ServiceSettings:
     timeout_seconds: int = setting("Gunicorn worker timeout", between(5, 3600))
     graceful_timeout_seconds: int = setting("seconds Gunicorn lets in-flight requests finish after SIGTERM",
                                             between(1, 119))
+    max_requests: int = setting("requests a Gunicorn worker serves before it is replaced, with 10 % jitter "
+                                "(GUNICORN_MAX_REQUESTS); 0: never (a leaking task is replaced by ECS at its "
+                                "memory limit)", between(0, 100_000_000))
     stop_timeout_seconds: int = setting("seconds ECS waits after SIGTERM before SIGKILL (at most 120)",
                                         between(2, 120))
     startup_seconds: int = setting("seconds a new task needs before /health answers (the container health "

@@ -77,6 +77,10 @@ COMMON = {
         "keepaliveSeconds": 75,
         "timeoutSeconds": 30,
         "gracefulTimeoutSeconds": 25,
+        # Worker recycling off: at a few hundred requests per second a count of 2000 replaced every worker every few
+        # seconds and cost two thirds of the throughput (docs/benchmarks.md). Memory, not a count, is the guard:
+        # the task's memory target scales out, its hard limit replaces a leaking task.
+        "maxRequests": 0,
         "stopTimeoutSeconds": 30,
         "startupSeconds": 20,
         "healthCheckGracePeriodSeconds": 60,

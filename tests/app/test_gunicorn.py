@@ -35,13 +35,18 @@ def test_config_defaults(monkeypatch):
     assert conf.workers == max(2, os.cpu_count()) and conf.threads == 4
     assert conf.keepalive == 75 > 60  # above the ALB's idle timeout
     assert (conf.timeout, conf.graceful_timeout) == (30, 25)
-    assert conf.max_requests == 2000 and conf.max_requests_jitter == 200
+    assert conf.max_requests == 0 and conf.max_requests_jitter == 0  # no recycling (docs/ARCHITECTURE.md)
     assert conf.worker_tmp_dir == "/dev/shm" and conf.preload_app is False
     assert conf.accesslog == "-" and conf.errorlog == "-"
     assert conf.forwarded_allow_ips == "127.0.0.1,::1"
     # No control socket: its default place is under the read-only working directory (tests/container found it).
     assert conf.control_socket_disable is True
     assert conf.logger_class == "webapp.access_log.JsonLogger"
+
+
+def test_worker_recycling_only_when_asked_with_jitter(monkeypatch):
+    conf = load_conf(monkeypatch, GUNICORN_MAX_REQUESTS="50000")
+    assert (conf.max_requests, conf.max_requests_jitter) == (50000, 5000)
 
 
 def test_the_control_socket_only_where_asked(monkeypatch):
