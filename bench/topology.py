@@ -3,8 +3,8 @@
 1. Throughput: wrk through nginx (HTTPS, keep-alive) and directly against the one Gunicorn instance behind it,
    same workers. Goal: through nginx >= 0.8x direct.
 2. Faults under sustained load (2 instances): kill -9 one Gunicorn worker, then one whole instance, then restart
-   Redis. Failed requests are counted per phase. Goal: no failed idempotent request in any phase, and every
-   acknowledged create readable afterwards.
+   Redis, the PostgreSQL replica and the primary. Failed requests are counted per phase. Goal: no failed
+   idempotent request in any phase, and every acknowledged create readable afterwards.
 """
 
 from __future__ import annotations
@@ -122,6 +122,10 @@ def faults() -> list[str]:
         phase("kill -9 one worker", lambda: os.kill(first.worker_pids()[0], signal.SIGKILL))
         phase("kill one instance", lambda: second.kill(signal.SIGKILL))
         phase("restart Redis", lambda: (topology.redis.stop(), topology.redis.start()))
+        # No ping before a pooled connection is used (issue 16): every pooled connection to a restarted server is dead
+        # and meets its next request, which runs once more on a fresh connection (reads, and writes before COMMIT).
+        phase("restart the PostgreSQL replica", topology.replica.restart)
+        phase("restart the PostgreSQL primary", topology.primary.restart)
         load.stop.set()
         for thread in threads:
             thread.join(timeout=30)
@@ -132,7 +136,8 @@ def faults() -> list[str]:
     finally:
         topology.stop()
     lines = ["| phase | reads ok | reads failed | writes ok | writes failed |", "|---|---|---|---|---|"]
-    for name in ("baseline", "kill -9 one worker", "kill one instance", "restart Redis"):
+    for name in ("baseline", "kill -9 one worker", "kill one instance", "restart Redis",
+                 "restart the PostgreSQL replica", "restart the PostgreSQL primary"):
         c = load.counts
         lines.append(f"| {name} | {c[(name, 'read', 'ok')]} | {c[(name, 'read', 'failed')]} | "
                      f"{c[(name, 'write', 'ok')]} | {c[(name, 'write', 'failed')]} |")

@@ -97,7 +97,10 @@ class Config:
     def __init__(self):
         self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
         self.SQLALCHEMY_DATABASE_URI = database_url() or self.default_database()
-        engine = {"pool_pre_ping": True, "pool_recycle": env_int("DB_POOL_RECYCLE", 1800)}
+        # No ping before each checkout (a round trip per request): connections are replaced after DB_POOL_RECYCLE
+        # seconds, below any idle timeout between the app and the database, and one the server closed is caught
+        # when used (database.read_with_fallback, write_with_retry).
+        engine = {"pool_pre_ping": False, "pool_recycle": env_int("DB_POOL_RECYCLE", 300)}
         postgres = {"pool_size": env_int("DB_POOL_SIZE", 5), "max_overflow": env_int("DB_MAX_OVERFLOW", 2),
                     "pool_timeout": env_int("DB_POOL_TIMEOUT", 5),
                     "connect_args": {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3), "application_name": "webapp"}}
@@ -106,7 +109,7 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = engine
         # Flask-SQLAlchemy gives a bind given as a bare URL none of SQLALCHEMY_ENGINE_OPTIONS: each replica carries
         # the same pool settings explicitly.
-        self.SQLALCHEMY_BINDS = {f"replica_{i}": {"url": url, "pool_pre_ping": True,
+        self.SQLALCHEMY_BINDS = {f"replica_{i}": {"url": url, "pool_pre_ping": False,
                                                   "pool_recycle": engine["pool_recycle"], **postgres}
                                  for i, url in enumerate(replica_urls(self.SQLALCHEMY_DATABASE_URI)
                                                          if self.SQLALCHEMY_DATABASE_URI else [])}

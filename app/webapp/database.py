@@ -73,7 +73,10 @@ db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 
 def read_with_fallback(read):
     """Run a read-only unit of work: in autocommit (no BEGIN/ROLLBACK round trips for a read), on a replica when
-    there is one; if the replica fails, mark it down and run the read once more on the primary."""
+    there is one. A connection the server closed since its last use (a restart, a failover: the pool does not ping
+    before each checkout, which would cost a round trip per request) fails at once and the pool drops its others:
+    the read runs once more, at the same place, on a fresh connection. If the replica still fails, it is marked
+    down and the read runs on the primary."""
     def autocommit_read():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return read()
@@ -82,15 +85,51 @@ def read_with_fallback(read):
         return autocommit_read()
     except (DBAPIError, PoolTimeout) as err:
         replica = g.pop("db_replica", None)
-        unreachable = isinstance(err, PoolTimeout) or err.connection_invalidated or _is_connection_error(err)
-        if replica is None or not unreachable:
+        if not _unreachable(err):
             raise
+        db.session.rollback()
+        if isinstance(err, DBAPIError) and err.connection_invalidated:
+            if replica is not None:
+                g.db_replica = replica
+            try:
+                return autocommit_read()
+            except (DBAPIError, PoolTimeout) as again:
+                replica = g.pop("db_replica", None)
+                if not _unreachable(again):
+                    raise
+                err = again
+                db.session.rollback()
+        if replica is None:
+            raise err
         log.warning("replica %s failed, reading from the primary", replica,
                     extra={"error": str(getattr(err, "orig", err))})
         replica_health.mark_down(replica, current_app.config["REPLICA_RETRY_SECONDS"])
-        db.session.rollback()
         g.db_primary = True
         return autocommit_read()
+
+
+def write_with_retry(unit):
+    """Run a unit of work that writes and commits. A connection the server closed since its last use fails before
+    COMMIT is sent, and a transaction that never committed changed nothing: the unit runs once more on a fresh
+    connection. Once COMMIT has been sent a failure is not retried: whether it committed is unknown."""
+    g.db_commit_sent = False
+    try:
+        return unit()
+    except DBAPIError as err:
+        if not err.connection_invalidated or g.get("db_commit_sent"):
+            raise
+        db.session.rollback()
+        return unit()
+
+
+@event.listens_for(Engine, "commit")
+def _commit_sent(connection):
+    if has_app_context():
+        g.db_commit_sent = True
+
+
+def _unreachable(err: Exception) -> bool:
+    return isinstance(err, PoolTimeout) or err.connection_invalidated or _is_connection_error(err)
 
 
 def _is_connection_error(err: DBAPIError) -> bool:

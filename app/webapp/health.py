@@ -11,6 +11,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import psutil
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from webapp.cache import cache
 from webapp.database import db
@@ -66,10 +67,18 @@ def run_checks(app) -> dict:
 
 
 def _database(app, bind: str | None) -> dict:
+    """One round trip; a pooled connection the server closed since its last use (no ping at checkout) is not the
+    server being down: once more on a fresh one."""
     with app.app_context():
         engine = db.engines[bind]
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DBAPIError as err:
+            if not err.connection_invalidated:
+                raise
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
     return {}
 
 

@@ -74,12 +74,12 @@ def test_production_accepts_a_proper_configuration(monkeypatch):
         "postgresql+psycopg://postgres:p%40ss%2Fword@db.internal:5432/app?sslmode=prefer"
     replica = list(settings.SQLALCHEMY_BINDS.values())[1]
     assert replica["url"].startswith("postgresql+psycopg://postgres:p%40ss%2Fword@r2.internal:5433/app")
-    assert (replica["pool_size"], replica["pool_pre_ping"]) == (7, True)
+    assert (replica["pool_size"], replica["pool_pre_ping"]) == (7, False)
     # The AUTH token reaches each new connection from webapp.credentials, never through the URL.
     assert settings.REDIS_URL == "rediss://cache.internal:6379/0" and settings.REDIS_AUTH_TOKEN == "t#k&n"
     options = settings.SQLALCHEMY_ENGINE_OPTIONS
-    assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (7, 2, True)
-    assert options["pool_recycle"] == 1800
+    assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (7, 2, False)
+    assert options["pool_recycle"] == 300
 
 
 def test_verified_tls_and_credentials_from_a_secret_shape_the_url(monkeypatch, tmp_path):

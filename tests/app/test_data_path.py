@@ -16,8 +16,7 @@ class EngineUse:
 
     def _counter(self, name):
         def count(conn, cursor, statement, parameters, context, executemany):
-            if not statement.startswith("SELECT 1"):  # pool pre-ping
-                self.counts[name] = self.counts.get(name, 0) + 1
+            self.counts[name] = self.counts.get(name, 0) + 1
         return count
 
     def reset(self):
@@ -171,6 +170,80 @@ def test_the_app_recovers_by_itself_after_the_primary_restarts(pg_app, postgres)
     assert create(client, "after restart")["title"] == "after restart"
 
 
+def test_a_read_on_a_connection_the_primary_closed_runs_once_more_on_a_fresh_one(monkeypatch, pg_env, postgres):
+    """No ping before each checkout: after a restart the pooled connection is dead, and the read meets it."""
+    monkeypatch.setenv("DATABASE_REPLICA_HOSTS", "")
+    monkeypatch.setenv("REDIS_URL", "")
+    from webapp import create_app
+
+    primary, _ = postgres
+    app = create_app("testing")
+    client = app.test_client()
+    note = create(client)
+    assert client.get(f"/api/notes/{note['id']}").status_code == 200  # the pool now holds a connection
+    primary.restart()
+    assert client.get(f"/api/notes/{note['id']}").status_code == 200
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def test_the_detailed_health_check_is_not_fooled_by_a_connection_the_server_closed(pg_app, postgres):
+    primary, _ = postgres
+    pg_app.config["HEALTH_CACHE_SECONDS"] = 0
+    client = pg_app.test_client()
+    assert client.get("/health/detailed").status_code == 200  # the pools now hold connections
+    primary.restart()
+    response = client.get("/health/detailed")
+    assert response.status_code == 200, response.json
+
+
+def test_a_read_on_a_connection_the_replica_closed_stays_on_the_replica(pg_app, postgres, redis_up):
+    from webapp.database import replica_health
+
+    _, replica = postgres
+    client = pg_app.test_client()
+    note = create(client)
+    replicated(postgres)
+    redis_up.client().flushall()  # the next read reaches the database
+    assert client.get(f"/api/notes/{note['id']}").status_code == 200
+    replica.restart()
+    redis_up.client().flushall()
+    use = EngineUse(pg_app)
+    assert client.get(f"/api/notes/{note['id']}").json["id"] == note["id"]
+    assert use.counts.get("primary", 0) == 0 and use.counts.get("replica_0", 0) >= 1
+    assert replica_health.available(["replica_0"]) == ["replica_0"]  # not marked down
+
+
+def test_a_write_is_retried_only_when_commit_was_never_sent(pg_app):
+    from sqlalchemy.exc import OperationalError
+    from webapp.database import write_with_retry
+
+    def unit(commit_first: bool, calls: list):
+        def run():
+            calls.append(1)
+            db.session.execute(db.select(db.literal(1)))
+            if commit_first:
+                db.session.commit()  # COMMIT goes out, then the connection dies: the outcome is unknown
+            if len(calls) == 1:
+                raise OperationalError("INSERT", {}, Exception("server closed the connection"),
+                                       connection_invalidated=True)
+            return "done"
+        return run
+
+    with pg_app.test_request_context():
+        before = []
+        assert write_with_retry(unit(False, before)) == "done" and len(before) == 2
+        after = []
+        try:
+            write_with_retry(unit(True, after))
+        except OperationalError:
+            pass
+        else:
+            raise AssertionError("a failure after COMMIT was retried")
+        assert len(after) == 1
+
+
 def test_pools_are_sized_by_the_environment(monkeypatch, pg_env):
     monkeypatch.setenv("DB_POOL_SIZE", "3")
     monkeypatch.setenv("DB_MAX_OVERFLOW", "4")
@@ -180,7 +253,7 @@ def test_pools_are_sized_by_the_environment(monkeypatch, pg_env):
     with app.app_context():
         for engine in db.engines.values():
             assert engine.pool.size() == 3 and engine.pool._max_overflow == 4
-            assert engine.pool._pre_ping is True and engine.pool._recycle == 1800
+            assert engine.pool._pre_ping is False and engine.pool._recycle == 300
 
 
 def test_reads_of_nothing(pg_app):

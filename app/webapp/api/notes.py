@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import func, select
 
 from webapp.cache import cache
-from webapp.database import db, read_with_fallback
+from webapp.database import db, read_with_fallback, write_with_retry
 from webapp.errors import ValidationError
 from webapp.models import Note, serialize
 
@@ -95,11 +95,16 @@ def list_notes():
 @bp.post("")
 def create_note():
     fields = _payload(partial=False)
-    note = Note(title=fields["title"], body=fields.get("body", ""))
-    db.session.add(note)
-    db.session.commit()
-    _written(note.id, note.to_dict())
-    return jsonify(note.to_dict()), 201, {"Location": f"/api/notes/{note.id}"}
+
+    def create() -> dict:
+        note = Note(title=fields["title"], body=fields.get("body", ""))
+        db.session.add(note)
+        db.session.commit()
+        return note.to_dict()
+
+    result = write_with_retry(create)
+    _written(result["id"], result)
+    return jsonify(result), 201, {"Location": f"/api/notes/{result['id']}"}
 
 
 @bp.get("/<int:note_id>")
@@ -118,23 +123,34 @@ def get_note(note_id: int):
 @bp.route("/<int:note_id>", methods=["PUT", "PATCH"])
 def update_note(note_id: int):
     fields = _payload(partial=request.method == "PATCH")
-    note = db.session.get(Note, note_id, with_for_update=True)
-    if note is None:
+
+    def update() -> dict | None:
+        note = db.session.get(Note, note_id, with_for_update=True)
+        if note is None:
+            return None
+        for name, value in fields.items():
+            setattr(note, name, value)
+        db.session.commit()
+        return note.to_dict()
+
+    result = write_with_retry(update)
+    if result is None:
         return jsonify(error="not_found", message=f"no note {note_id}"), 404
-    for name, value in fields.items():
-        setattr(note, name, value)
-    db.session.commit()
-    result = note.to_dict()
     _written(note_id, result)
     return jsonify(result)
 
 
 @bp.delete("/<int:note_id>")
 def delete_note(note_id: int):
-    note = db.session.get(Note, note_id, with_for_update=True)
-    if note is None:
+    def delete() -> bool:
+        note = db.session.get(Note, note_id, with_for_update=True)
+        if note is None:
+            return False
+        db.session.delete(note)
+        db.session.commit()
+        return True
+
+    if not write_with_retry(delete):
         return jsonify(error="not_found", message=f"no note {note_id}"), 404
-    db.session.delete(note)
-    db.session.commit()
     _written(note_id, None)
     return "", 204
