@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from webapp.backups import BackupError
+from webapp.backups.compression import ZSTD, Compressed, uncompressing
 from webapp.backups.postgres import (
     Database,
     Dump,
@@ -26,8 +27,9 @@ from webapp.backups.store import Backup, BackupStore, new_stamp
 
 
 def create_backup(store: BackupStore, database: Database, app_version: str, part_size: int,
-                  snapshot: str | None = None, compression: int = 6) -> tuple[Backup, dict]:
-    """pg_dump straight into a multipart upload: no copy on local disk, one part in memory at a time."""
+                  snapshot: str | None = None, compression: int = 3) -> tuple[Backup, dict]:
+    """pg_dump through zstd (level `compression`) straight into a multipart upload: no copy on local disk, one
+    part in memory at a time."""
     pg_dump_version = tool_version("pg_dump")
     store.check_writable()
     if snapshot is None:
@@ -35,9 +37,10 @@ def create_backup(store: BackupStore, database: Database, app_version: str, part
     stamp = new_stamp()
     metadata = {"database": database.name, "created-at": stamp, "app-version": app_version,
                 "pg-dump-version": pg_dump_version, "source": f"{database.host}:{database.port}"}
-    dump = Dump(database, snapshot, compression)
+    dump = Dump(database, snapshot)
     try:
-        manifest = store.upload(stamp, dump.read, dump.finish, metadata, part_size)
+        manifest = store.upload(stamp, Compressed(dump.stdout, compression).read, dump.finish, metadata, part_size,
+                                compression=ZSTD)
     except BaseException:
         dump.kill()
         raise
@@ -55,7 +58,8 @@ def restore_backup(store: BackupStore, backup: Backup, target: Database, force: 
                           " restore into an empty database, or pass --force to replace the objects in the dump")
     manifest = store.manifest(backup)
     with tempfile.NamedTemporaryFile(prefix="restore-", suffix=".dump", dir=work_dir) as file:
-        store.download(backup, manifest, file)
+        with uncompressing(manifest, file) as sink:
+            store.download(backup, manifest, sink)
         restored = dump_tables(file.name)
         restore(target, file.name, clean=force)
     with target.connect() as connection:
@@ -105,7 +109,7 @@ class DrillReport:
 
 
 def drill(store: BackupStore, database: Database, app_version: str, part_size: int,
-          work_dir: str | None = None, compression: int = 6) -> DrillReport:
+          work_dir: str | None = None, compression: int = 3) -> DrillReport:
     """Backup -> restore into a scratch database on the same server -> compare every table's row count and checksum
     with the source as the dump saw it (same snapshot) -> drop the scratch database."""
     started = time.monotonic()

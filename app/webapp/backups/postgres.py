@@ -38,13 +38,13 @@ def exported_snapshot(database: Database):
 
 
 class Dump:
-    """pg_dump writing the custom format (compressed) to a pipe; read() it, then finish() to learn whether it
-    succeeded."""
+    """pg_dump writing the custom format, uncompressed (compression.Compressed does it on every core), to a pipe:
+    read from `stdout`, then finish() to learn whether it succeeded."""
 
-    def __init__(self, database: Database, snapshot: str | None = None, compression: int = 6):
+    def __init__(self, database: Database, snapshot: str | None = None):
         self.database = database
         self.errors = tempfile.TemporaryFile()
-        command = ["pg_dump", "--format=custom", f"--compress={compression}", "--no-password"]
+        command = ["pg_dump", "--format=custom", "--compress=0", "--no-password"]
         if snapshot:
             command.append(f"--snapshot={snapshot}")
         try:
@@ -55,9 +55,9 @@ class Dump:
             raise BackupError("pg_dump is not installed here: install the PostgreSQL client (postgresql-client-15)") \
                 from None
 
-    def read(self, size: int) -> bytes:
-        """Up to size bytes; fewer only at the end of the dump."""
-        return self.process.stdout.read(size)
+    @property
+    def stdout(self):
+        return self.process.stdout
 
     def finish(self) -> None:
         """Wait for pg_dump; raise with its own words if it failed."""

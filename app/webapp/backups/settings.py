@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from webapp.config import env_int
+from webapp.config import ConfigError, env_int
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,14 @@ class BackupSettings:
                    kms_key_id=os.environ.get("BACKUP_KMS_KEY_ID", ""),
                    retention_days=env_int("BACKUP_RETENTION_DAYS", 7),
                    part_size_mb=env_int("BACKUP_PART_SIZE_MB", 8),
-                   compression=env_int("BACKUP_COMPRESSION", 6),
+                   compression=compression_level(),
                    work_dir=os.environ.get("BACKUP_WORK_DIR", ""),
                    region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", ""))
+
+
+def compression_level() -> int:
+    """BACKUP_COMPRESSION: the zstd level, 1 (fastest) to 19; 3, zstd's default, by default."""
+    level = env_int("BACKUP_COMPRESSION", 3)
+    if not 1 <= level <= 19:
+        raise ConfigError(f"BACKUP_COMPRESSION={level} is not a zstd level: give 1 (fastest) to 19 (smallest)")
+    return level

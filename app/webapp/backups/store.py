@@ -126,9 +126,10 @@ class BackupStore:
                               "BACKUP_KMS_KEY_ID to the stack's backup key")
 
     def upload(self, stamp: str, read: Callable[[int], bytes], finish: Callable[[], None], metadata: dict,
-               part_size: int) -> dict:
-        """Upload what read() yields as <stamp>.dump, then the manifest. finish() runs after the last part and
-        raises if the producer failed: then the upload is aborted and nothing of it is visible."""
+               part_size: int, compression: str | None = None) -> dict:
+        """Upload what read() yields as <stamp>.dump, then the manifest (which names the compression, if any, that
+        read() applied). finish() runs after the last part and raises if the producer failed: then the upload is
+        aborted and nothing of it is visible."""
         if part_size < MIN_PART_SIZE:
             raise BackupError(f"part size {part_size} bytes is below S3's minimum of 5 MiB: raise "
                               "BACKUP_PART_SIZE_MB")
@@ -174,8 +175,9 @@ class BackupStore:
             except (BotoCoreError, ClientError):
                 pass  # the bucket's lifecycle removes incomplete uploads; without a manifest it is no backup
             raise
-        manifest = {"format": 1, "key": key, "size": size, "sha256": whole.hexdigest(), "parts": len(parts),
-                    "part_size": part_size, **metadata}
+        manifest = {"format": 2 if compression else 1, "key": key, "size": size, "sha256": whole.hexdigest(),
+                    "parts": len(parts), "part_size": part_size, **({"compression": compression} if compression
+                                                                     else {}), **metadata}
         manifest_key = f"{self.folder}{stamp}{MANIFEST}"
         try:
             with aws_errors(f"writing the manifest s3://{self.bucket}/{manifest_key}", "s3:PutObject",

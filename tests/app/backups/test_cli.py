@@ -13,11 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import zstandard
 from botocore.exceptions import ClientError
 from webapp.backups import jobs
 from webapp.backups.postgres import Database, fingerprints
 from webapp.backups.store import BackupStore
 
+from deploy.local.servers import PG_BIN
 from tests.app.backups.conftest import BUCKET, fill, objects, uploads_in_progress
 
 LOCKED = "webapp-backups-locked"
@@ -48,7 +50,9 @@ def test_create_streams_an_encrypted_checksummed_backup_with_metadata(backup_env
     assert head["Metadata"]["pg-dump-version"].startswith("pg_dump (PostgreSQL) 15")
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
     body = s3.get_object(Bucket=BUCKET, Key=dump_key)["Body"].read()
-    assert body[:5] == b"PGDMP"  # pg_dump's custom format
+    # pg_dump's custom format, uncompressed by pg_dump, compressed with zstd on the way (the manifest says so).
+    assert body[:4] == b"\x28\xb5\x2f\xfd" and (manifest["format"], manifest["compression"]) == (2, "zstd")
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(body)[:5] == b"PGDMP"
     assert manifest["sha256"] == hashlib.sha256(body).hexdigest() and manifest["size"] == len(body)
     assert manifest["parts"] == 2 and s3.head_object(Bucket=BUCKET, Key=manifest_key)["ServerSideEncryption"] == \
         "aws:kms"
@@ -244,23 +248,28 @@ def big_source(backup_env, megabytes: int = 12) -> None:
             connection.execute("INSERT INTO blobs VALUES (%s, %s)", (number, os.urandom(1024 * 1024)))
 
 
-def test_pg_dump_dying_after_parts_were_uploaded_leaves_nothing(backup_env, flask_cli, monkeypatch):
-    """pg_dump killed once a part is in S3: its exit code fails the backup, the upload is aborted."""
-    from webapp.backups.postgres import Dump
+def test_pg_dump_dying_after_parts_were_uploaded_leaves_nothing(backup_env, flask_cli, monkeypatch, tmp_path):
+    """pg_dump failing once parts are in S3 (here a stand-in that writes 12 MiB, then fails as pg_dump does when
+    its connection drops): its exit code fails the backup, the upload is aborted."""
+    from webapp.backups.compression import Compressed
 
-    big_source(backup_env)
-    real_read, reads = Dump.read, []
+    fake = tmp_path / "pg_dump"
+    fake.write_text('#!/bin/sh\nif [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 15.18"; exit 0; fi\n'
+                    "head -c 12582912 /dev/urandom\necho 'pg_dump: error: server closed the connection' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    real_read, reads = Compressed.read, []
 
-    def read_then_die(self, size):
+    def counted(self, size):
         chunk = real_read(self, size)
         reads.append(len(chunk))
-        if len(reads) == 2:
-            self.process.kill()
         return chunk
-    monkeypatch.setattr(Dump, "read", read_then_die)
+    monkeypatch.setattr(Compressed, "read", counted)
     result = flask_cli("create")
-    assert result.exit_code == 1 and "pg_dump of database" in result.output and "failed (exit -9)" in result.output
-    assert reads[0] == 5 * 1024 * 1024  # a full part went up before the failure
+    assert result.exit_code == 1 and "pg_dump of database" in result.output and "failed (exit 1)" in result.output
+    assert "server closed the connection" in result.output
+    assert reads[0] == 5 * 1024 * 1024 and len(reads) >= 2  # parts went up before the failure
     assert objects(backup_env["s3"]) == [] and uploads_in_progress(backup_env["s3"]) == []
 
 
@@ -342,16 +351,50 @@ def test_a_changed_dump_fails_its_checksum_and_restores_nothing(backup_env, flas
     assert len(objects(s3)) == 2  # nothing deleted
 
 
-def test_a_corrupt_dump_with_a_matching_manifest_restores_nothing(backup_env, flask_cli, empty_database):
-    """A dump broken when it was made (cut short) passes its checksum; pg_restore fails in one transaction."""
+def replace_backup(backup_env, body: bytes, **manifest_changes) -> None:
+    """Put `body` in place of the one backup's dump, with a manifest that matches it (as a backup broken when it
+    was made would have)."""
     s3 = backup_env["s3"]
-    assert flask_cli("create").exit_code == 0
     dump_key, manifest_key = sorted(objects(s3))
-    body = s3.get_object(Bucket=BUCKET, Key=dump_key)["Body"].read()[:-2000]
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
-    manifest.update(size=len(body), sha256=hashlib.sha256(body).hexdigest())
+    manifest.update(size=len(body), sha256=hashlib.sha256(body).hexdigest(), **manifest_changes)
+    manifest = {key: value for key, value in manifest.items() if value is not None}
     s3.put_object(Bucket=BUCKET, Key=dump_key, Body=body)
     s3.put_object(Bucket=BUCKET, Key=manifest_key, Body=json.dumps(manifest).encode())
+
+
+def old_format_dump(backup_env) -> bytes:
+    """What backups made before zstd hold: pg_dump's custom format compressed by pg_dump itself (zlib, level 6)."""
+    server = backup_env["server"]
+    return subprocess.run([str(PG_BIN / "pg_dump"), "--format=custom", "--compress=6", "-h", "127.0.0.1", "-p",
+                           str(server.port), "-U", "postgres", backup_env["database"]], check=True,
+                          capture_output=True, env={**os.environ, "PGPASSWORD": server.password}).stdout
+
+
+def test_a_corrupt_dump_with_a_matching_manifest_restores_nothing(backup_env, flask_cli, empty_database):
+    """A dump broken when it was made (cut short) passes its checksum; its compressed data ends too soon."""
+    s3 = backup_env["s3"]
+    assert flask_cli("create").exit_code == 0
+    dump_key, _ = sorted(objects(s3))
+    replace_backup(backup_env, s3.get_object(Bucket=BUCKET, Key=dump_key)["Body"].read()[:-2000])
+    result = flask_cli("restore", "--target-database", empty_database)
+    assert result.exit_code == 1 and "it was cut short when it was made" in result.output
+    assert fingerprint(backup_env["server"], empty_database) == {}
+
+
+def test_backups_made_before_zstd_still_restore(backup_env, flask_cli, empty_database):
+    server, source = backup_env["server"], backup_env["database"]
+    assert flask_cli("create").exit_code == 0
+    replace_backup(backup_env, old_format_dump(backup_env), format=1, compression=None)
+    result = flask_cli("restore", "--target-database", empty_database)
+    assert result.exit_code == 0, result.output
+    assert fingerprint(server, empty_database) == fingerprint(server, source)
+
+
+def test_a_corrupt_old_format_dump_restores_nothing(backup_env, flask_cli, empty_database):
+    """pg_restore runs in one transaction: a dump that breaks half way leaves the target as it was."""
+    assert flask_cli("create").exit_code == 0
+    replace_backup(backup_env, old_format_dump(backup_env)[:-2000], format=1, compression=None)
     result = flask_cli("restore", "--target-database", empty_database)
     assert result.exit_code == 1 and "pg_restore into database" in result.output
     assert "nothing was restored" in result.output
