@@ -148,3 +148,25 @@ def test_sigterm_lets_an_in_flight_request_finish(served):
     reader.join(timeout=60)
     assert result["response"].status_code == 200 and result["response"].json()["total"] == 1
     assert process.wait(timeout=30) == 0
+
+
+def test_the_access_line_also_goes_to_a_log_file_when_one_is_configured(tmp_path):
+    """Straight to stdout in the containers; through logging anywhere else (accesslog = a file)."""
+    import datetime
+    import types
+
+    from gunicorn.config import Config
+    from webapp.access_log import JsonLogger
+
+    cfg = Config()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    logger = JsonLogger(cfg)
+    response = types.SimpleNamespace(status_code=201, sent=17, headers=[("X-Request-ID", "file-1")])
+    environ = {"REMOTE_ADDR": "10.0.0.1", "REQUEST_METHOD": "POST", "PATH_INFO": "/api/notes", "QUERY_STRING": "",
+               "HTTP_USER_AGENT": 'a "quoted" agent\\'}
+    logger.access(response, None, environ, datetime.timedelta(microseconds=1500))
+    for handler in logger.access_log.handlers:
+        handler.flush()
+    line = json.loads((tmp_path / "access.log").read_text())
+    assert line == {**line, "status": 201, "bytes": 17, "duration_us": 1500, "request_id": "file-1",
+                    "path": "/api/notes", "user_agent": 'a "quoted" agent\\', "logger": "gunicorn.access"}
