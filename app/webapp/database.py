@@ -81,31 +81,26 @@ def read_with_fallback(read):
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return read()
 
-    try:
-        return autocommit_read()
-    except (DBAPIError, PoolTimeout) as err:
-        replica = g.pop("db_replica", None)
-        if not _unreachable(err):
-            raise
-        db.session.rollback()
-        if isinstance(err, DBAPIError) and err.connection_invalidated:
+    for fresh in (False, True):
+        try:
+            return autocommit_read()
+        except (DBAPIError, PoolTimeout) as err:
+            replica = g.pop("db_replica", None)
+            if not _unreachable(err):
+                raise
+            db.session.rollback()
+            failure = err
+            if fresh or not getattr(err, "connection_invalidated", False):
+                break
             if replica is not None:
-                g.db_replica = replica
-            try:
-                return autocommit_read()
-            except (DBAPIError, PoolTimeout) as again:
-                replica = g.pop("db_replica", None)
-                if not _unreachable(again):
-                    raise
-                err = again
-                db.session.rollback()
-        if replica is None:
-            raise err
-        log.warning("replica %s failed, reading from the primary", replica,
-                    extra={"error": str(getattr(err, "orig", err))})
-        replica_health.mark_down(replica, current_app.config["REPLICA_RETRY_SECONDS"])
-        g.db_primary = True
-        return autocommit_read()
+                g.db_replica = replica  # once more at the same place, on a fresh connection
+    if replica is None:
+        raise failure
+    log.warning("replica %s failed, reading from the primary", replica,
+                extra={"error": str(getattr(failure, "orig", failure))})
+    replica_health.mark_down(replica, current_app.config["REPLICA_RETRY_SECONDS"])
+    g.db_primary = True
+    return autocommit_read()
 
 
 def write_with_retry(unit):
