@@ -36,7 +36,7 @@ lint: setup
 
 bench: setup  ## speed targets, measured (not timed tests); results go to docs/benchmarks.md by hand
 	bash deploy/install-system-packages.sh --bench
-	$(PY) -m bench.infra
+	PARALLEL="$(PARALLEL)" $(PY) -m bench.infra
 	$(PY) -m bench.app
 	$(PY) -m bench.topology
 	$(PY) -m bench.backups

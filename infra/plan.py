@@ -9,11 +9,10 @@ compares it with a run under the collector)."""
 import gc
 import sys
 
-gc.disable()
-
-from infra.offline.plan import main  # noqa: E402  after the collector is off: the imports are most of the time
-
 if __name__ == "__main__":
+    gc.disable()
+    from infra.offline.plan import main  # after the collector is off: the imports are most of the time
+
     code = main()
     gc.freeze()  # nothing left for the collector to walk at exit
     sys.exit(code)

@@ -72,14 +72,17 @@ def _database(app, bind: str | None) -> dict:
     with app.app_context():
         engine = db.engines[bind]
         try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            _select_one(engine)
         except DBAPIError as err:
             if not err.connection_invalidated:
                 raise
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            _select_one(engine)
     return {}
+
+
+def _select_one(engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def _redis(app) -> dict:

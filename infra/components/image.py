@@ -23,13 +23,17 @@ def context_files(directory: Path) -> list[str]:
     ignore_file = directory / ".dockerignore"
     rules = []
     if ignore_file.exists():
-        for line in ignore_file.read_text().splitlines():
+        for number, line in enumerate(ignore_file.read_text().splitlines(), start=1):
             line = line.strip()
             if line and not line.startswith("#"):
                 keep = line.startswith("!")
                 # Docker cleans each pattern as a path first: "./tests/" and "/tests" are "tests".
                 pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
-                rules.append((keep, _docker_pattern(pattern)))
+                try:
+                    rules.append((keep, _docker_pattern(pattern)))
+                except re.error as err:
+                    raise ValueError(f"{ignore_file} line {number}: {line!r} is not a pattern docker accepts "
+                                     f"({err}); fix or remove it") from None
     kept = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         relative = path.relative_to(directory).as_posix()

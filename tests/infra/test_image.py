@@ -2,9 +2,14 @@
 
 import json
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from infra.components.image import AppImage, content_tag, context_files
 from infra.offline import harness
 from tests.infra.conftest import KEY_ARN, settings_for
+from tests.strategies import hostile_text
 
 DIGEST_URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flask-aws-prod/app@sha256:" + "b" * 64
 
@@ -80,3 +85,23 @@ def test_dockerignore_patterns_are_matched_as_docker_matches_them(tmp_path):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text("x\n")
     assert context_files(tmp_path) == [".dockerignore", "app.py", "logs.txt", "webapp/tests/b.py", "webapp/y.db"]
+
+
+@given(lines=st.lists(st.one_of(hostile_text(12), st.sampled_from(["[z-a]", "**/", "!tests", "[^a]b", "./x/"])),
+                      max_size=6))
+def test_any_dockerignore_gives_the_kept_files_or_one_clear_error(tmp_path_factory, lines):
+    directory = tmp_path_factory.mktemp("context")
+    (directory / "app.py").write_text("x = 1\n")
+    (directory / ".dockerignore").write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+    try:
+        kept = context_files(directory)
+    except ValueError as err:
+        assert "is not a pattern docker accepts" in str(err) and ".dockerignore line " in str(err)
+    else:
+        assert set(kept) <= {"app.py", ".dockerignore"}
+
+
+def test_a_pattern_docker_refuses_is_named_with_its_line(tmp_path):
+    (tmp_path / ".dockerignore").write_text("tests\n[z-a]\n")
+    with pytest.raises(ValueError, match=r"line 2: '\[z-a\]' is not a pattern docker accepts"):
+        content_tag(tmp_path)
