@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask
+from apiflask import APIFlask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config as config_module
@@ -13,6 +13,7 @@ from webapp.credentials import DatabaseLogin
 from webapp.database import db, log_in_with
 from webapp.errors import init_errors
 from webapp.extensions import csrf, migrate
+from webapp.json_body import init_json_body_limits
 from webapp.logs import configure_logging, init_request_ids
 from webapp.security import init_security_headers
 from webapp.sessions import CookieSessions
@@ -20,10 +21,13 @@ from webapp.sessions import CookieSessions
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "migrations")
 
 
-def create_app(env_name: str | None = None, overrides: dict | None = None) -> Flask:
+def create_app(env_name: str | None = None, overrides: dict | None = None) -> APIFlask:
     settings = config_module.load(env_name)
     configure_logging(settings.LOG_LEVEL)
-    app = Flask(__name__)
+    # APIFlask is Flask with request validation and the OpenAPI description (docs/ARCHITECTURE.md says why this
+    # library); no docs page (it would load scripts from a CDN), the description at /api/openapi.json.
+    app = APIFlask(__name__, title="Notes API", version=settings.APP_VERSION, spec_path="/api/openapi.json",
+                   docs_path=None)
     app.session_interface = CookieSessions()
     app.config.from_object(settings)
     app.config.update(overrides or {})
@@ -44,6 +48,7 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
     csrf.init_app(app)
     init_security_headers(app)
     init_errors(app)
+    init_json_body_limits(app)
 
     from webapp import models  # noqa: F401 the models register with the metadata
     from webapp.api.notes import bp as notes
@@ -65,7 +70,7 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> Fl
     return app
 
 
-def _init_sentry(app: Flask) -> None:
+def _init_sentry(app: APIFlask) -> None:
     import sentry_sdk
     from sentry_sdk.integrations.flask import FlaskIntegration
 

@@ -86,7 +86,7 @@ def read_with_fallback(read):
             return autocommit_read()
         except (DBAPIError, PoolTimeout) as err:
             replica = g.pop("db_replica", None)
-            if not _unreachable(err):
+            if not unreachable(err):
                 raise
             db.session.rollback()
             failure = err
@@ -123,7 +123,8 @@ def _commit_sent(connection):
         g.db_commit_sent = True
 
 
-def _unreachable(err: Exception) -> bool:
+def unreachable(err: Exception) -> bool:
+    """The database could not be reached (refused, reset, pool exhausted): not the request's fault."""
     return isinstance(err, PoolTimeout) or err.connection_invalidated or _is_connection_error(err)
 
 

@@ -28,6 +28,11 @@ class Note(db.Model):
 
 
 def serialize(note) -> dict:
-    """A note, or a row of the notes table, as the API returns it."""
+    """A note, or a row of the notes table, as the API returns it: times always with their offset (SQLite, the
+    development database, hands them back without one; they were written in UTC)."""
     return {"id": note.id, "title": note.title, "body": note.body,
-            "created_at": note.created_at.isoformat(), "updated_at": note.updated_at.isoformat()}
+            "created_at": _aware(note.created_at).isoformat(), "updated_at": _aware(note.updated_at).isoformat()}
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -7,7 +7,7 @@ from webapp import create_app
 
 
 def test_crud(client):
-    created = client.post("/api/notes", json={"title": " First ", "body": "hello"})
+    created = client.post("/api/notes", json={"title": "First", "body": "hello"})
     assert created.status_code == 201 and created.json["title"] == "First"
     note_id = created.json["id"]
     assert created.headers["Location"] == f"/api/notes/{note_id}"
@@ -27,24 +27,71 @@ def test_pagination(client):
     assert [n["title"] for n in last["items"]] == [f"note {i}" for i in range(4, -1, -1)]
 
 
-@pytest.mark.parametrize("query,field", [("page=0", "page"), ("per_page=101", "per_page"), ("page=x", "page")])
-def test_bad_query_parameters_are_400_naming_the_field(client, query, field):
+@pytest.mark.parametrize("query,field", [("page=0", "page"), ("per_page=101", "per_page"), ("page=x", "page"),
+                                         ("page=101", "page"), ("page=1000000", "page")])
+def test_bad_query_parameters_are_422_naming_the_field(client, query, field):
     response = client.get(f"/api/notes?{query}")
-    assert response.status_code == 400 and field in response.json["fields"]
+    assert response.status_code == 422 and field in response.json["fields"]
 
 
 @pytest.mark.parametrize("payload,field", [({}, "title"), ({"title": ""}, "title"), ({"title": 5}, "title"),
                                            ({"title": "x" * 201}, "title"), ({"title": "ok", "body": 3}, "body"),
-                                           ({"title": "ok", "colour": "red"}, "colour")])
+                                           ({"title": "ok", "colour": "red"}, "colour"),
+                                           # PostgreSQL cannot store these: they were 500s
+                                           ({"title": "a\u0000b"}, "title"), ({"title": "ok", "body": "\x00"}, "body"),
+                                           ({"title": "\ud800"}, "title"), ({"title": "ok", "body": "x\udfff"}, "body"),
+                                           ({"title": "line\nbreak"}, "title")])
 def test_invalid_notes_are_422_naming_the_field(client, payload, field):
     response = client.post("/api/notes", json=payload)
     assert response.status_code == 422
     assert response.json["error"] == "validation_failed" and field in response.json["fields"]
 
 
-def test_malformed_json_is_400(client):
-    response = client.post("/api/notes", data="{not json", content_type="application/json")
-    assert response.status_code == 400 and response.json["fields"]["body"].startswith("must be a JSON object")
+@pytest.mark.parametrize("body", ["{not json", b'{"title": "\xff"}', "[" * 1000, '{"a":' * 5000])
+def test_malformed_or_deep_json_is_400_without_a_field(client, body):
+    response = client.post("/api/notes", data=body, content_type="application/json")
+    assert response.status_code == 400 and response.json["error"] == "bad_request"
+    assert "fields" not in response.json and response.json["request_id"]
+
+
+def test_json_depth_scan_counts_brackets_outside_strings_only():
+    from webapp.json_body import MAX_DEPTH, too_deep
+
+    assert not too_deep(b'{"a": "' + b"[" * 1000 + b'"}')  # brackets inside a string are text
+    assert not too_deep(b'{"a": "\\"}' + b"]" * 3)
+    assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    assert too_deep(b"[" * (MAX_DEPTH + 1))
+
+
+@pytest.mark.parametrize("path", ["/api/notes/2147483648", "/api/notes/99999999999999999999999", "/api/notes/0",
+                                  "/api/notes/-1"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+def test_ids_outside_the_column_are_404_json(client, path, method):
+    response = client.open(path, method=method, json={"title": "x"})
+    assert response.status_code == 404 and response.json["error"] == "not_found" and response.json["request_id"]
+
+
+def test_non_objects_and_empty_patches_are_422(client):
+    note = client.post("/api/notes", json={"title": "x"}).json
+    assert client.post("/api/notes", json=[1]).status_code == 422
+    assert client.patch(f"/api/notes/{note['id']}", json={}).status_code == 422
+
+
+def test_times_carry_their_offset(client):
+    note = client.post("/api/notes", json={"title": "x"}).json
+    listed = client.get("/api/notes").json["items"][0]
+    for moment in (note["created_at"], note["updated_at"], listed["created_at"]):
+        assert moment.endswith("+00:00")
+
+
+def test_openapi_description_is_served_and_names_every_error(client):
+    spec = client.get("/api/openapi.json").json
+    assert spec["openapi"].startswith("3.1")
+    post = spec["paths"]["/api/notes"]["post"]
+    assert {"201", "400", "413", "422", "503"} <= set(post["responses"])
+    error = spec["components"]["schemas"]["HTTPError"]
+    assert error["required"] == ["error", "message", "request_id"]
+    assert "NoteOut1" not in spec["components"]["schemas"]
 
 
 def test_oversized_body_is_413_json(client):

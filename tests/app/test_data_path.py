@@ -170,6 +170,30 @@ def test_the_app_recovers_by_itself_after_the_primary_restarts(pg_app, postgres)
     assert create(client, "after restart")["title"] == "after restart"
 
 
+def test_primary_down_writes_are_503_with_retry_after_and_reads_go_on(pg_app, postgres):
+    """A client is told to come back (503, Retry-After), not that the server broke (500: the rollback alarm)."""
+    primary, _ = postgres
+    client = pg_app.test_client()
+    note = create(client)
+    replicated(postgres)
+    primary.stop()
+    try:
+        for method, path in (("POST", "/api/notes"), ("PATCH", f"/api/notes/{note['id']}"),
+                             ("DELETE", f"/api/notes/{note['id']}")):
+            response = client.open(path, method=method, json={"title": "while down"})
+            assert response.status_code == 503, (method, response.json)
+            assert response.json["error"] == "service_unavailable" and response.json["request_id"]
+            assert int(response.headers["Retry-After"]) > 0
+        pg_app.config["REDIS_URL"] = ""
+        assert client.get(f"/api/notes/{note['id']}").json["id"] == note["id"]  # from the replica
+        assert client.get("/health").status_code == 200  # liveness: the load balancer keeps the task
+        detailed = client.get("/health/detailed")
+        assert detailed.status_code == 503 and "database" in detailed.json["failed"]
+    finally:
+        primary.start()
+    assert create(client, "after")["title"] == "after"
+
+
 def test_a_read_on_a_connection_the_primary_closed_runs_once_more_on_a_fresh_one(monkeypatch, pg_env, postgres):
     """No ping before each checkout: after a restart the pooled connection is dead, and the read meets it."""
     monkeypatch.setenv("DATABASE_REPLICA_HOSTS", "")
@@ -259,5 +283,5 @@ def test_pools_are_sized_by_the_environment(monkeypatch, pg_env):
 def test_reads_of_nothing(pg_app):
     client = pg_app.test_client()
     assert client.get("/api/notes/999999").status_code == 404
-    empty = client.get("/api/notes?page=999")
+    empty = client.get("/api/notes?page=100")
     assert empty.status_code == 200 and empty.json["items"] == [] and empty.json["total"] == 0

@@ -1,0 +1,71 @@
+"""The notes API's shapes, as marshmallow schemas: APIFlask validates each request with them and writes the OpenAPI
+description (/api/openapi.json) from the same objects, so the description cannot drift from what is enforced.
+
+Each rule here is one the description can state (lengths, ranges, patterns), so a request the description allows is
+a request the API accepts; the one check it cannot state is lone surrogates, which JSON can carry (\\ud800) and
+PostgreSQL cannot store: refused the same way, as 422 naming the field."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import DateTime, Integer, List, Nested, String
+from apiflask.validators import Length, Range, Regexp
+from marshmallow import ValidationError, validates_schema
+
+MAX_TITLE = 200
+MAX_BODY = 10_000
+MAX_PER_PAGE = 100
+MAX_PAGE = 100  # page * per_page stays under 10 000 rows skipped: no request walks the table
+MAX_ID = 2**31 - 1  # the notes.id column is a PostgreSQL integer
+NO_CONTROL_CHARACTERS = Regexp(r"^[^\u0000-\u001f\u007f]*$", error="must not hold control characters")
+NO_NUL = Regexp(r"^[^\u0000]*$", error="must not hold a NUL character")
+
+
+def no_lone_surrogates(value: str) -> None:
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise ValidationError("must not hold unpaired surrogates (\\ud800-\\udfff): send valid Unicode")
+
+
+class NoteIn(Schema):
+    """A whole note (POST, PUT)."""
+
+    title = String(required=True, validate=[Length(1, MAX_TITLE), NO_CONTROL_CHARACTERS, no_lone_surrogates],
+                   metadata={"description": "1 to 200 characters, no control characters"})
+    body = String(load_default="", validate=[Length(0, MAX_BODY), NO_NUL, no_lone_surrogates],
+                  metadata={"description": "up to 10 000 characters"})
+
+
+class NotePatch(NoteIn):
+    """Some fields of a note (PATCH): at least one."""
+
+    title = String(validate=[Length(1, MAX_TITLE), NO_CONTROL_CHARACTERS, no_lone_surrogates])
+    body = String(validate=[Length(0, MAX_BODY), NO_NUL, no_lone_surrogates])
+
+    @validates_schema
+    def not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("give title, body or both", field_name="_schema")
+
+
+class NoteOut(Schema):
+    id = Integer(required=True)
+    title = String(required=True)
+    body = String(required=True)
+    created_at = DateTime(required=True, metadata={"description": "ISO 8601 with its UTC offset"})
+    updated_at = DateTime(required=True)
+
+
+class ListQuery(Schema):
+    page = Integer(load_default=1, validate=Range(1, MAX_PAGE))
+    per_page = Integer(load_default=20, validate=Range(1, MAX_PER_PAGE))
+
+
+class NoteList(Schema):
+    items = List(Nested(NoteOut), required=True)
+    page = Integer(required=True)
+    per_page = Integer(required=True)
+    total = Integer(required=True, metadata={"description": "notes in all (counted up to 10 000)"})
+
+
+class NoteId(Schema):
+    note_id = Integer(required=True, validate=Range(1, MAX_ID))
