@@ -64,13 +64,17 @@ def main() -> int:
                "DATABASE_PASSWORD": primary.password, "LOG_LEVEL": "INFO"}
         subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "db", "upgrade"], cwd=ROOT / "app",
                        env={**os.environ, **env}, check=True, capture_output=True)
+        made = subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "tokens", "create", "bench"],
+                              cwd=ROOT / "app", env={**os.environ, **env}, check=True, capture_output=True, text=True)
+        token = made.stdout.strip().splitlines()[-1]
         rounds: dict[str, list[dict]] = {}
         # All three servers up at once, measured in interleaved rounds: noise on a shared 2-core machine hits
         # every scenario alike, and the median of the rounds is reported.
         with gunicorn("minimal_app:app", {}, ROOT / "bench", project_config=False) as minimal, \
                 gunicorn("webapp:create_app()", {**env, "REDIS_URL": redis_server.url()}, ROOT / "app") as cached, \
                 gunicorn("webapp:create_app()", env, ROOT / "app") as uncached:  # no Redis: every GET reads PG
-            note = requests.post(f"{cached}/api/notes", json={"title": "bench", "body": "x" * 200}, timeout=5).json()
+            note = requests.post(f"{cached}/api/notes", json={"title": "bench", "body": "x" * 200}, timeout=5,
+                                 headers={"Authorization": f"Bearer {token}"}).json()
             requests.get(f"{cached}/api/notes/{note['id']}", timeout=5)  # warm the cache
             scenarios = {"minimal /health": f"{minimal}/health", "app /health": f"{cached}/health",
                          "app cached GET /api/notes/<id>": f"{cached}/api/notes/{note['id']}",

@@ -36,6 +36,7 @@ def throughput() -> list[str]:
         session = requests.Session()
         session.trust_env = False
         session.verify = str(topology.certificate)
+        session.headers.update(topology.auth)
         note = session.post(f"{topology.url}/api/notes", json={"title": "bench", "body": "x" * 200}, timeout=5).json()
         direct = f"http://127.0.0.1:{topology.gunicorns[0].port}"
         paths = {"/health": "/health", "cached GET /api/notes/<id>": f"/api/notes/{note['id']}"}
@@ -76,6 +77,7 @@ class Load:
         session = requests.Session()
         session.trust_env = False
         session.verify = str(self.topology.certificate)
+        session.headers.update(self.topology.auth)
         while not self.stop.is_set():
             write = rng.random() < 0.2
             kind = "write" if write else "read"

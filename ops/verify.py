@@ -5,14 +5,16 @@
 
 Checks: the ECS service is steady (running = desired, one deployment, COMPLETED, on the deployed task definition:
 not rolled back), every load balancer target healthy, the RDS primary and replicas available with replica lag under
-the threshold, Redis available, and GET <url>/health/detailed answering 200. Prints one line per check and exits 1
-if any failed, for CI.
+the threshold, Redis available, and GET <url>/health/detailed answering 200 (it needs an API token: VERIFY_API_TOKEN,
+from `flask tokens create`; without one, GET <url>/health, which says only that the service answers). Prints one
+line per check and exits 1 if any failed, for CI.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -137,11 +139,12 @@ def cache(elasticache, outputs: dict) -> Check:
     return Check(f"Redis {group}", found["Status"] == "available", f"status {found['Status']}")
 
 
-def health(url: str, timeout: float) -> Check:
-    target = url.rstrip("/") + "/health/detailed"
-    name = f"GET {target}"
+def health(url: str, timeout: float, token: str = "") -> Check:
+    target = url.rstrip("/") + ("/health/detailed" if token else "/health")
+    name = f"GET {target}" + ("" if token else " (set VERIFY_API_TOKEN to check /health/detailed)")
+    request = urllib.request.Request(target, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(target, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             status, body = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, body = error.code, error.read()
@@ -163,7 +166,7 @@ def verify(outputs: dict, max_lag: float, timeout: float) -> list[Check]:
         ("load balancer targets", lambda: [targets(client("elbv2", region), outputs)]),
         ("RDS", lambda: databases(client("rds", region), client("cloudwatch", region), outputs, max_lag)),
         ("Redis", lambda: [cache(client("elasticache", region), outputs)]),
-        ("health", lambda: [health(outputs["url"], timeout)]),
+        ("health", lambda: [health(outputs["url"], timeout, os.environ.get("VERIFY_API_TOKEN", ""))]),
     ]
     checks = []
     for name, step in steps:

@@ -9,6 +9,7 @@ from apiflask import APIFlask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config as config_module
+from webapp.auth import init_auth
 from webapp.credentials import DatabaseLogin
 from webapp.database import db, log_in_with
 from webapp.errors import init_errors
@@ -48,9 +49,10 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> AP
     csrf.init_app(app)
     init_security_headers(app)
     init_errors(app)
+    init_auth(app)
     init_json_body_limits(app)
 
-    from webapp import models  # noqa: F401 the models register with the metadata
+    from webapp import models, tokens  # noqa: F401 the models register with the metadata
     from webapp.api.notes import bp as notes
     from webapp.health import bp as health
 
@@ -59,10 +61,12 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> AP
     csrf.exempt(notes)
     from webapp.backups.cli import backup_cli
     from webapp.database_cli import register as register_database_commands
+    from webapp.tokens_cli import tokens_cli
 
     app.register_blueprint(health)
     app.register_blueprint(notes)
     app.cli.add_command(backup_cli)
+    app.cli.add_command(tokens_cli)
     register_database_commands()
     logging.getLogger(__name__).info("app ready", extra={"env": settings.ENV_NAME,
                                                          "replicas": len(app.config["DATABASE_REPLICAS"]),

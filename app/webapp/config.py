@@ -130,6 +130,7 @@ class Config:
         self.SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
         self.APP_VERSION = os.environ.get("APP_VERSION", "dev")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.APP_PUBLIC_READS = env_bool("APP_PUBLIC_READS", True)  # writes always need a token (webapp.auth)
         self.HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0)
         self.HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
         self.HEALTH_DISK_PATH = os.environ.get("HEALTH_DISK_PATH", "/")

@@ -1,5 +1,6 @@
 """Health checks. /health is the load balancer's liveness probe: no dependency is called, so a database blip never
-takes the fleet out. /health/detailed is for monitoring: every dependency, each with its own timeout."""
+takes the fleet out, and it says nothing but "ok". /health/detailed is for monitoring, with an API token (its errors
+name hosts and ports): every dependency, each with its own timeout."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from webapp.auth import token_or_unavailable
 from webapp.cache import cache
 from webapp.database import db
 
@@ -28,7 +30,12 @@ def liveness():
     return jsonify(status="ok")
 
 
+def _database_down():
+    return jsonify(status="fail", failed=["database"], checks={}), 503
+
+
 @bp.get("/health/detailed")
+@token_or_unavailable(_database_down)
 def detailed():
     # One run per few seconds per process, whatever the number of callers: a storm of health checks costs the
     # database one query per process per period.

@@ -115,6 +115,7 @@ class LocalTopology:
             "WEB_CONCURRENCY": str(self.workers), "GUNICORN_THREADS": str(self.threads),
             **self.extra_env,
         }
+        self.token = self.create_token("local")
         self.gunicorns = [GunicornInstance(free_port(), self.directory / f"gunicorn-{i + 1}.log")
                           for i in range(self.instances)]
         for instance in self.gunicorns:
@@ -161,6 +162,20 @@ class LocalTopology:
         if done.returncode != 0:
             raise RuntimeError(f"the migration step failed (exit {done.returncode}):\n{log.read_text()[-2000:]}")
 
+    def create_token(self, name: str) -> str:
+        """An API token for writes, made as an operator makes one: `flask tokens create` through the entrypoint, with
+        the runtime login."""
+        done = subprocess.run([str(APP / "entrypoint.sh"), "flask", "--app", "webapp", "tokens", "create", name],
+                              env=self.env, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"flask tokens create failed (exit {done.returncode}): {done.stderr[-2000:]}")
+        return done.stdout.strip().splitlines()[-1]
+
+    @property
+    def auth(self) -> dict:
+        """The header that authorizes a write."""
+        return {"Authorization": f"Bearer {self.token}"}
+
     @property
     def url(self) -> str:
         return f"https://localhost:{self.https_port}"
@@ -177,7 +192,8 @@ class LocalTopology:
         lines += [f"  postgresql://127.0.0.1:{self.primary.port}/app  (primary; logins {users}, passwords in "
                   f"{self.directory / 'state.json'})",
                   f"  postgresql://127.0.0.1:{self.replica.port}/app  (streaming replica)",
-                  f"  redis://127.0.0.1:{self.redis.port}  (password in {self.directory / 'state.json'})"]
+                  f"  redis://127.0.0.1:{self.redis.port}  (password in {self.directory / 'state.json'})",
+                  f"  writes need Authorization: Bearer <token>: api_token in {self.directory / 'state.json'}"]
         return "\n".join(lines)
 
     def _write_state(self) -> None:
@@ -185,7 +201,8 @@ class LocalTopology:
                  "gunicorn_pids": [g.process.pid for g in self.gunicorns], "redis_pid": self.redis.process.pid,
                  "postgres_dirs": [str(self.replica.directory), str(self.primary.directory)],
                  "redis_dir": str(self.redis.directory), "url": self.url,
-                 "redis_password": self.redis.password, "logins": dict(self.logins.values())}
+                 "redis_password": self.redis.password, "logins": dict(self.logins.values()),
+                 "api_token": self.token}
         state_file = self.directory / "state.json"
         state_file.touch(mode=0o600)  # it holds passwords: its owner's alone
         state_file.write_text(json.dumps(state, indent=2))

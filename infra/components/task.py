@@ -82,6 +82,7 @@ def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> di
         "GUNICORN_MAX_REQUESTS": str(settings.max_requests),
         "PROXY_COUNT": str(PROXY_COUNT),
         "MAX_CONTENT_LENGTH": str(settings.max_body_bytes),
+        "APP_PUBLIC_READS": "true" if settings.public_reads else "false",
         # Only the load balancer's group reaches the tasks, so Gunicorn may trust whatever forwards to it.
         "FORWARDED_ALLOW_IPS": "*",
         "DATABASE_SECRET_ARN": wiring.logins["runtime"].secret_arn,

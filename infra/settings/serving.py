@@ -140,6 +140,8 @@ class ServiceSettings:
                                                      between(0, 3600))
     spot_weight: int = setting("share of tasks on Fargate Spot against 1 on Fargate (0: none)", between(0, 10))
     ecs_exec: bool = setting("allow `aws ecs execute-command` into the tasks", shape=same)
+    public_reads: bool = setting("anyone may read the API (APP_PUBLIC_READS); off: reads need a token like writes",
+                                 shape=same)
     cpu_target: int = setting("target average CPU % for autoscaling", between(10, 90))
     memory_target: int = setting("target average memory % for autoscaling", between(10, 90))
     requests_per_target: int = setting("target requests per task per minute (ALBRequestCountPerTarget)",

@@ -86,6 +86,7 @@ COMMON = {
         "healthCheckGracePeriodSeconds": 60,
         "spotWeight": 0,
         "ecsExec": False,
+        "publicReads": True,
         "cpuTarget": 60,
         "memoryTarget": 75,
         "requestsPerTarget": 1000,

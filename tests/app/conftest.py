@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 APP_ENV_KEYS = ("APP_ENV", "DATABASE_URL", "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER",
@@ -24,13 +26,14 @@ def clean_environment(monkeypatch):
 
 @pytest.fixture
 def app():
-    """The testing app on in-memory SQLite, tables created."""
-    from webapp import create_app
+    """The testing app on in-memory SQLite, tables created; its test clients send a valid API token."""
+    from webapp import create_app, tokens
     from webapp.database import db
 
     app = create_app("testing")
     with app.app_context():
         db.create_all(bind_key=None)
+        app.test_client_class = token_client(tokens.create("tests"))
     yield app
 
 
@@ -80,10 +83,29 @@ def pg_env(monkeypatch, postgres, database, redis_up):
            "DATABASE_REPLICA_HOSTS": f"127.0.0.1:{replica.port}", "REDIS_URL": redis_up.url()}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    from apiflask import APIFlask
+    from webapp.tokens import PREFIX, digest
+
+    token = PREFIX + secrets.token_urlsafe(32)  # the only valid token; every app's test clients send it
     with primary.connect(database) as connection:
-        connection.execute("TRUNCATE notes RESTART IDENTITY")
+        connection.execute("TRUNCATE notes, api_tokens RESTART IDENTITY")
+        connection.execute("INSERT INTO api_tokens (name, token_hash, created_at) VALUES ('tests', %s, now())",
+                           (digest(token),))
     replica.wait_for_replay(primary.wal_position())
-    return env
+    monkeypatch.setattr(APIFlask, "test_client_class", token_client(token))
+    return {**env, "token": token}
+
+
+def token_client(token: str):
+    """A test client class that sends `token` (a test of what happens without one builds a FlaskClient itself)."""
+    from flask.testing import FlaskClient
+
+    class TokenClient(FlaskClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+
+    return TokenClient
 
 
 @pytest.fixture

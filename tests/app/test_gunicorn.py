@@ -83,12 +83,16 @@ def served(postgres, tmp_path):
     env = {**base_env, "SECRET_KEY": "s" * 48, "DATABASE_USER": "gunicorn_runtime",
            "DATABASE_PASSWORD": "runtime-password-1", "PORT": str(port), "BIND_HOST": "127.0.0.1",
            "WEB_CONCURRENCY": "2", "GUNICORN_GRACEFUL_TIMEOUT": "20"}
+    # A write token, made the way an operator makes one: the CLI through the entrypoint, with the runtime login.
+    made = subprocess.run([str(APP / "entrypoint.sh"), "flask", "--app", "webapp", "tokens", "create", "tests"],
+                          env=env, capture_output=True, text=True, check=True, timeout=60)
+    token = made.stdout.strip().splitlines()[-1]
     with log.open("a") as out:
         process = subprocess.Popen([str(APP / "entrypoint.sh")], env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: requests.get(f"{base}/health", timeout=1).status_code == 200, 60, "gunicorn")
-        yield process, base, log, primary
+        yield process, base, log, primary, {"Authorization": f"Bearer {token}"}
     finally:
         if process.poll() is None:
             process.kill()
@@ -96,10 +100,10 @@ def served(postgres, tmp_path):
 
 
 def test_serves_health_and_the_api_with_json_access_logs(served):
-    process, base, log, _ = served
+    process, base, log, _, token = served
     assert requests.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
     created = requests.post(f"{base}/api/notes", json={"title": "via gunicorn"}, timeout=5,
-                            headers={"X-Request-ID": "gunicorn-test-1"})
+                            headers={"X-Request-ID": "gunicorn-test-1", **token})
     assert created.status_code == 201 and created.headers["X-Request-ID"] == "gunicorn-test-1"
     assert requests.get(f"{base}/api/notes/{created.json()['id']}", timeout=5).json()["title"] == "via gunicorn"
 
@@ -109,7 +113,7 @@ def test_serves_health_and_the_api_with_json_access_logs(served):
     # The access line is written after the response has gone out: wait for it, do not race it.
     wait_until(lambda: any(a["request_id"] == "gunicorn-test-1" and a["status"] == 201 for a in access_lines()),
                10, "the access log line of the create")
-    assert "Running upgrade  -> 0001" in log.read_text()
+    assert "Running upgrade 0001 -> 0002" in log.read_text()
     # Gunicorn's access log is built with json.dumps: a backslash or a quote cannot break the line.
     requests.get(f"{base}/health%5C%22x", timeout=5, headers={"User-Agent": 'evil\\agent "quoted"'})
     wait_until(lambda: any(line["user_agent"] == 'evil\\agent "quoted"' for line in access_lines()), 10,
@@ -117,17 +121,17 @@ def test_serves_health_and_the_api_with_json_access_logs(served):
 
 
 def test_the_server_recovers_by_itself_after_the_primary_restarts(served):
-    process, base, log, primary = served
-    assert requests.post(f"{base}/api/notes", json={"title": "before"}, timeout=5).status_code == 201
+    process, base, log, primary, token = served
+    assert requests.post(f"{base}/api/notes", json={"title": "before"}, timeout=5, headers=token).status_code == 201
     primary.restart()
-    after = requests.post(f"{base}/api/notes", json={"title": "after"}, timeout=10)
+    after = requests.post(f"{base}/api/notes", json={"title": "after"}, timeout=10, headers=token)
     assert after.status_code == 201 and requests.get(f"{base}/api/notes", timeout=5).json()["total"] == 2
     assert process.poll() is None  # the same Gunicorn, never restarted
 
 
 def test_sigterm_lets_an_in_flight_request_finish(served):
-    process, base, log, primary = served
-    requests.post(f"{base}/api/notes", json={"title": "before"}, timeout=5)
+    process, base, log, primary, token = served
+    requests.post(f"{base}/api/notes", json={"title": "before"}, timeout=5, headers=token).raise_for_status()
     with primary.connect("gunicorn_test", autocommit=False) as blocker:
         # Hold the table: the next read waits on the lock, an in-flight request for as long as we like.
         blocker.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")

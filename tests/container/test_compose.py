@@ -141,6 +141,10 @@ def topology(app_image, base_image, test_ca, tmp_path_factory):
         https.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
         url = f"https://localhost:{ports['https']}"
         wait_until(lambda: https.get(f"{url}/health", timeout=2).status_code == 200, 60, "nginx answering")
+        # A write token, made as the README tells an operator: `flask tokens create` in a web container.
+        made = compose("exec", "-T", "web1", "flask", "--app", "webapp", "tokens", "create", "tests")
+        token = made.stdout.strip().splitlines()[-1]
+        https.headers["Authorization"] = f"Bearer {token}"
         yield {"compose": compose, "url": url, "http": f"http://localhost:{ports['http']}", "https": https,
                "ports": ports}
     finally:

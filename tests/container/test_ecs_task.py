@@ -49,7 +49,11 @@ def server(service_task, migrated):
         return state["Health"]["Status"] == "healthy"
 
     wait_until(healthy, MAX_START_SECONDS, f"{name} healthy", interval=0.5)
-    return {"name": name, "url": f"http://127.0.0.1:{port}", "definition": service_task.definition(CONTAINER)}
+    # A write token, made as an operator makes one in a one-off task: the CLI through the image's entrypoint.
+    made = docker("exec", name, "/app/entrypoint.sh", "flask", "--app", "webapp", "tokens", "create", "tests")
+    token = made.stdout.strip().splitlines()[-1]  # the last line; the lines before are the app's JSON logs
+    return {"name": name, "url": f"http://127.0.0.1:{port}", "definition": service_task.definition(CONTAINER),
+            "auth": {"Authorization": f"Bearer {token}"}}
 
 
 def unread_bytes(server_port: int, client_port: int) -> int | None:
@@ -83,13 +87,14 @@ def test_the_migration_step_makes_the_roles_and_migrates_over_verified_tls(migra
 def test_turns_healthy_by_its_own_check_and_serves_the_api(server, stand_in):
     health = requests.get(f"{server['url']}/health", timeout=5)
     assert health.status_code == 200
-    created = requests.post(f"{server['url']}/api/notes", json={"title": "from the image", "body": "x"}, timeout=5)
+    created = requests.post(f"{server['url']}/api/notes", json={"title": "from the image", "body": "x"}, timeout=5,
+                            headers=server["auth"])
     assert created.status_code == 201, created.text
     note = created.json()
     stand_in.replica.wait_for_replay(stand_in.primary.wal_position())
     read = requests.get(f"{server['url']}/api/notes/{note['id']}", timeout=5)
     assert read.status_code == 200 and read.json()["title"] == "from the image"
-    detailed = requests.get(f"{server['url']}/health/detailed", timeout=5).json()
+    detailed = requests.get(f"{server['url']}/health/detailed", timeout=5, headers=server["auth"]).json()
     assert detailed["status"] == "ok", detailed
 
 
@@ -127,7 +132,9 @@ def test_docker_stop_finishes_the_request_in_flight_and_exits_0(server):
     body = json.dumps({"title": "in flight during the stop", "body": "y" * 2000}).encode()
     host, port = server["url"].removeprefix("http://").split(":")
     client = socket.create_connection((host, int(port)), timeout=30)
+    authorization = server["auth"]["Authorization"].encode()
     client.sendall(b"POST /api/notes HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                   b"Authorization: " + authorization + b"\r\n"
                    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body[:100])
     # The worker is inside the request once it has read what was sent: the server side's receive queue is empty.
     wait_until(lambda: unread_bytes(int(port), client.getsockname()[1]) == 0, 10, "the request being read",

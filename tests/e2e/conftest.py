@@ -24,6 +24,7 @@ def https(topology):
     session = requests.Session()
     session.verify = str(topology.certificate)
     session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
+    session.headers.update(topology.auth)  # the write token the topology made with `flask tokens create`
     return session
 
 

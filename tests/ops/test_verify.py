@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, datetime
 
 import boto3
@@ -32,15 +33,22 @@ def app_url(postgres, redis_server, monkeypatch):
     primary, _ = postgres
     if redis_server.process is None:
         redis_server.start()
+    name = f"verify_{uuid.uuid4().hex[:8]}"
+    primary.create_database(name)
     env = {"APP_ENV": "testing", "DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": str(primary.port),
-           "DATABASE_NAME": "postgres", "DATABASE_USER": "postgres", "DATABASE_PASSWORD": primary.password,
+           "DATABASE_NAME": name, "DATABASE_USER": "postgres", "DATABASE_PASSWORD": primary.password,
            "REDIS_URL": redis_server.url(), "HEALTH_CACHE_SECONDS": "0"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("DATABASE_REPLICA_HOSTS", raising=False)
-    from webapp import create_app
+    from webapp import create_app, tokens
+    from webapp.database import db
 
-    server = make_server("127.0.0.1", free_port(), create_app(), threaded=True)
+    app = create_app()
+    with app.app_context():
+        db.create_all(bind_key=None)
+        monkeypatch.setenv("VERIFY_API_TOKEN", tokens.create("verify"))  # /health/detailed answers to a token
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -146,6 +154,18 @@ def test_a_missing_resource_is_a_failed_check_and_the_others_still_run(deployed,
     assert "FAIL  Redis: describing replication group gone: ReplicationGroupNotFoundFault" in out
     assert "FAIL  RDS: describing gone-too: DBInstanceNotFound" in out
     assert "PASS  ECS service" in out and "/health/detailed: HTTP 200" in out
+
+
+def test_without_a_token_only_liveness_is_checked_and_said_so(deployed, capsys, tmp_path, monkeypatch):
+    outputs, cloudwatch = deployed
+    replica_lag(cloudwatch, 1)
+    monkeypatch.delenv("VERIFY_API_TOKEN")
+    code, out, _ = cli(capsys, tmp_path, outputs)
+    assert code == 0, out
+    assert f"PASS  GET {outputs['url']}/health (set VERIFY_API_TOKEN to check /health/detailed): HTTP 200" in out
+    monkeypatch.setenv("VERIFY_API_TOKEN", "notes_not-a-token")
+    code, out, _ = cli(capsys, tmp_path, outputs)
+    assert code == 1 and f"FAIL  GET {outputs['url']}/health/detailed: HTTP 401" in out
 
 
 def test_an_unreachable_url_fails_its_check(deployed, capsys, tmp_path):

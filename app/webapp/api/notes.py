@@ -1,4 +1,5 @@
-"""Notes: a small JSON resource over PostgreSQL, read through the Redis cache. Requests are validated, and the
+"""Notes: a small JSON resource over PostgreSQL, read through the Redis cache. Writes need a token; the token is
+checked before the request body (webapp.auth). Requests are validated, and the
 OpenAPI description written, by APIFlask from the schemas in schemas.py; reads answer with the cached JSON text
 as it is (the schemas document it, they do not re-serialize it)."""
 
@@ -9,6 +10,7 @@ from flask import Response, jsonify
 from sqlalchemy import func, select
 
 from webapp.api.schemas import MAX_ID, ListQuery, NoteIn, NoteList, NoteOut, NotePatch
+from webapp.auth import auth, reads
 from webapp.cache import cache
 from webapp.database import db, read_with_fallback, write_with_retry
 from webapp.models import Note, serialize
@@ -23,7 +25,8 @@ LIST_TTL_SECONDS = 5
 
 # Answers any operation can give besides its own; APIFlask adds 404 (path ids) and 422 (validation) itself, all
 # in the one error shape (errors.ERROR_SCHEMA).
-ERRORS = {400: "the body is not JSON, or nested too deeply", 413: "the body is larger than the limit",
+ERRORS = {400: "the body is not JSON, or nested too deeply", 403: "the token was revoked",
+          413: "the body is larger than the limit",
           503: "the database is unavailable: retry after the Retry-After seconds"}
 READ_ERRORS = {503: ERRORS[503]}
 
@@ -47,6 +50,7 @@ def _written(note_id: int, value: dict | None) -> None:
 
 
 @bp.post("")
+@bp.auth_required(auth)
 @bp.input(NoteIn, arg_name="fields")
 @bp.output(NoteOut, status_code=201, description="created; its address in the Location header")
 @bp.doc(responses=ERRORS)
@@ -67,6 +71,7 @@ def create_note(fields: dict):
 
 
 @bp.get("/<int:note_id>")
+@reads
 @bp.output(NoteOut)
 @bp.doc(responses=READ_ERRORS)
 def get_note(note_id: int):
@@ -86,6 +91,7 @@ def get_note(note_id: int):
 # Declared after the single-note routes: they register NoteOut in the description before the list nests it
 # (the other way round, APIFlask registers it twice, as NoteOut and NoteOut1).
 @bp.get("")
+@reads
 @bp.input(ListQuery, location="query", arg_name="query")
 @bp.output(NoteList, description="newest first")
 @bp.doc(responses=READ_ERRORS)
@@ -130,6 +136,7 @@ def _update(note_id: int, fields: dict):
 
 
 @bp.put("/<int:note_id>")
+@bp.auth_required(auth)
 @bp.input(NoteIn, arg_name="fields")
 @bp.output(NoteOut)
 @bp.doc(responses=ERRORS)
@@ -138,6 +145,7 @@ def replace_note(note_id: int, fields: dict):
 
 
 @bp.patch("/<int:note_id>")
+@bp.auth_required(auth)
 @bp.input(NotePatch, arg_name="fields")
 @bp.output(NoteOut)
 @bp.doc(responses=ERRORS)
@@ -146,6 +154,7 @@ def update_note(note_id: int, fields: dict):
 
 
 @bp.delete("/<int:note_id>")
+@bp.auth_required(auth)
 @bp.output({}, status_code=204)
 @bp.doc(responses=ERRORS)
 def delete_note(note_id: int):
