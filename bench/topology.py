@@ -21,6 +21,7 @@ from collections import Counter
 
 import requests
 
+from bench.app import UNREACHED_LIMITS
 from bench.wrk import wrk
 from deploy.local.topology import LocalTopology
 
@@ -31,7 +32,7 @@ CLIENTS = 8
 
 
 def throughput() -> list[str]:
-    topology = LocalTopology(instances=1, workers=2).start()
+    topology = LocalTopology(instances=1, workers=2, extra_env=UNREACHED_LIMITS).start()
     try:
         session = requests.Session()
         session.trust_env = False
@@ -101,7 +102,8 @@ class Load:
 
 
 def faults() -> list[str]:
-    topology = LocalTopology(instances=2, workers=2, extra_env={"REPLICA_RETRY_SECONDS": "1"}).start()
+    topology = LocalTopology(instances=2, workers=2,
+                             extra_env={"REPLICA_RETRY_SECONDS": "1", **UNREACHED_LIMITS}).start()
     try:
         setup = requests.Session()
         setup.trust_env = False

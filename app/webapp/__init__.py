@@ -15,6 +15,7 @@ from webapp.database import db, log_in_with
 from webapp.errors import init_errors
 from webapp.extensions import csrf, migrate
 from webapp.json_body import init_json_body_limits
+from webapp.limits import init_limits
 from webapp.logs import configure_logging, init_request_ids
 from webapp.security import init_security_headers
 from webapp.sessions import CookieSessions
@@ -51,6 +52,7 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> AP
     init_errors(app)
     init_auth(app)
     init_json_body_limits(app)
+    init_limits(app)
 
     from webapp import models, tokens  # noqa: F401 the models register with the metadata
     from webapp.api.notes import bp as notes

@@ -131,6 +131,10 @@ class Config:
         self.APP_VERSION = os.environ.get("APP_VERSION", "dev")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.APP_PUBLIC_READS = env_bool("APP_PUBLIC_READS", True)  # writes always need a token (webapp.auth)
+        # webapp.limits; the limits in Flask-Limiter's notation ("600 per minute", "10/second;500/hour").
+        self.RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
+        self.RATE_LIMIT_PER_ADDRESS = os.environ.get("RATE_LIMIT_PER_ADDRESS", "600 per minute")
+        self.RATE_LIMIT_WRITES = os.environ.get("RATE_LIMIT_WRITES", "120 per minute")
         self.HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0)
         self.HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
         self.HEALTH_DISK_PATH = os.environ.get("HEALTH_DISK_PATH", "/")
@@ -156,12 +160,24 @@ class Config:
 
     def validate(self) -> None:
         """Refuse to run a configuration that is unsafe for this environment (every process)."""
-        problems = self.tls_problems()
+        problems = self.tls_problems() + self.limit_problems()
         if problems:
             raise ConfigError("; ".join(problems))
 
     def validate_serving(self) -> None:
         """What a process serving HTTP needs beyond that (Gunicorn; the jobs sign nothing and get no key)."""
+
+    def limit_problems(self) -> list[str]:
+        from limits import parse_many
+
+        problems = []
+        for name in ("RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_WRITES"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                problems.append(f"{name}={getattr(self, name)!r} is not a rate limit (write e.g. '600 per minute' "
+                                "or '10/second;500/hour')")
+        return problems
 
     @staticmethod
     def tls_problems() -> list[str]:
@@ -224,7 +240,7 @@ class ProductionConfig(Config):
                             "DATABASE_USER, DATABASE_PASSWORD)")
         elif self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
             problems.append("the database is SQLite; set DATABASE_URL or DATABASE_HOST to PostgreSQL")
-        self._refuse(problems + self.tls_problems())
+        self._refuse(problems + self.tls_problems() + self.limit_problems())
 
     def validate_serving(self) -> None:
         """A strong signing key: SECRET_KEY, or the current key of SECRET_KEY_SECRET_ARN."""

@@ -83,6 +83,8 @@ def environment(settings: ServiceSettings, wiring: AppWiring, region: str) -> di
         "PROXY_COUNT": str(PROXY_COUNT),
         "MAX_CONTENT_LENGTH": str(settings.max_body_bytes),
         "APP_PUBLIC_READS": "true" if settings.public_reads else "false",
+        "RATE_LIMIT_PER_ADDRESS": settings.rate_limit_per_address,
+        "RATE_LIMIT_WRITES": settings.rate_limit_writes,
         # Only the load balancer's group reaches the tasks, so Gunicorn may trust whatever forwards to it.
         "FORWARDED_ALLOW_IPS": "*",
         "DATABASE_SECRET_ARN": wiring.logins["runtime"].secret_arn,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from pulumi_policy import ResourceValidationArgs
 
 from infra.catalog import ELB_TLS13_POLICIES_WITHOUT_CBC
 from infra.policy.props import Report, as_list, containers, environment, required, serves_http
+from infra.settings.values import RATE_LIMITS
 
 # Actions AWS grants only on "*" (no resource-level permissions).
 STAR_ONLY_ACTIONS = {"ecr:GetAuthorizationToken", "logs:DescribeLogGroups", "ssmmessages:CreateControlChannel",
@@ -110,6 +112,21 @@ def wsgi_server_behind_a_proxy(args: ResourceValidationArgs, report: Report) -> 
                 report(f"container {container['name']}: PROXY_COUNT must count the proxy in front (ProxyFix)", None)
             if not env.get("WEB_CONCURRENCY"):
                 report(f"container {container['name']}: WEB_CONCURRENCY (Gunicorn workers) is not set", None)
+
+
+def api_rate_limits(args: ResourceValidationArgs, report: Report) -> None:
+    """The application's own limits (webapp.limits): on, per client address and per token, in a notation the
+    application parses. The WAF's rate rule is the coarse line before them (waf-on-public-load-balancer)."""
+    if args.resource_type != "aws:ecs/taskDefinition:TaskDefinition":
+        return
+    for container in filter(serves_http, containers(args.props)):
+        env = environment(container)
+        if env.get("RATE_LIMITS_ENABLED", "true").strip().lower() in ("0", "false", "no", "off"):
+            report(f"container {container['name']}: RATE_LIMITS_ENABLED turns the API's rate limits off", None)
+        for name in ("RATE_LIMIT_PER_ADDRESS", "RATE_LIMIT_WRITES"):
+            if not re.fullmatch(RATE_LIMITS, env.get(name, "")):
+                report(f"container {container['name']}: {name}={env.get(name, '(unset)')!r} is not a rate limit "
+                       "(e.g. 600 per minute); set service.rateLimitPerAddress and service.rateLimitWrites", None)
 
 
 def logs_with_retention(args: ResourceValidationArgs, report: Report) -> None:

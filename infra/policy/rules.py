@@ -23,6 +23,7 @@ from infra.policy.perimeter_rules import (
     waf_on_public_load_balancer,
 )
 from infra.policy.resource_rules import (
+    api_rate_limits,
     debug_off_secret_key_from_a_secret,
     deletion_protection_and_multi_az,
     encryption_at_rest,
@@ -69,6 +70,8 @@ POLICIES = [
     StackValidationPolicy("connection-pooling-within-budget", "tasks x workers x (pool + overflow) within "
                           f"{sizing.BUDGET_PERCENT} % of every database instance's max_connections",
                           connection_pooling_within_budget),
+    ResourceValidationPolicy("api-rate-limits", "the API's own rate limits on, per client address and per token, "
+                             "shared by every task through Redis", api_rate_limits),
     ResourceValidationPolicy("logs-with-retention", "every log group expires and is encrypted",
                              logs_with_retention),
     ResourceValidationPolicy("health-checks", "load balancer, container and service health checks",

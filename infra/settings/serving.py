@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from infra import sizing
 from infra.catalog import ELB_TLS13_POLICIES, WAF_ALB_BODY_LIMIT_BYTES, WAF_RATE_WINDOWS, WAF_RULE_GROUPS
 from infra.settings.fields import same, setting
-from infra.settings.values import between, emails, matches, one_of, zero_or_between
+from infra.settings.values import RATE_LIMITS, between, emails, matches, one_of, zero_or_between
 
 
 def elb_tls_policy(value: str):
@@ -142,6 +142,12 @@ class ServiceSettings:
     ecs_exec: bool = setting("allow `aws ecs execute-command` into the tasks", shape=same)
     public_reads: bool = setting("anyone may read the API (APP_PUBLIC_READS); off: reads need a token like writes",
                                  shape=same)
+    rate_limit_per_address: str = setting("requests a client address may make, all routes together, counted in Redis "
+                                          "by every task (RATE_LIMIT_PER_ADDRESS); the WAF's rate rule is the coarse "
+                                          "line before it", matches(RATE_LIMITS, "e.g. 600 per minute or "
+                                                                    "10/second;500/hour"))
+    rate_limit_writes: str = setting("writes an API token may make (RATE_LIMIT_WRITES)",
+                                               matches(RATE_LIMITS, "e.g. 120 per minute"))
     cpu_target: int = setting("target average CPU % for autoscaling", between(10, 90))
     memory_target: int = setting("target average memory % for autoscaling", between(10, 90))
     requests_per_target: int = setting("target requests per task per minute (ALBRequestCountPerTarget)",

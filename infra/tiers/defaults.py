@@ -87,6 +87,8 @@ COMMON = {
         "spotWeight": 0,
         "ecsExec": False,
         "publicReads": True,
+        "rateLimitPerAddress": "600 per minute",
+        "rateLimitWrites": "120 per minute",
         "cpuTarget": 60,
         "memoryTarget": 75,
         "requestsPerTarget": 1000,

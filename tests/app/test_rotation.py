@@ -62,6 +62,7 @@ def test_no_request_fails_while_the_runtime_login_rotates(database, aws, tmp_pat
            # Every checkout after a second opens a new connection: each new login meets the rotation.
            "DB_POOL_RECYCLE": "1", "PORT": str(port), "BIND_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
            "GUNICORN_THREADS": "4", "PYTHONPATH": str(APP),
+           "RATE_LIMIT_PER_ADDRESS": "1000000 per minute",  # one client hammering on purpose
            "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
     for key in ("REDIS_URL", "DATABASE_REPLICA_HOSTS", "DATABASE_USER", "DATABASE_PASSWORD"):
         env.pop(key, None)

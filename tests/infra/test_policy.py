@@ -76,6 +76,8 @@ BREAKS = {
     .pop("routingHttpResponseStrictTransportSecurityHeaderValue"),
     "debug-off-secret-key-from-a-secret": lambda rs: set_container(rs, None, None, env={"FLASK_DEBUG": "1"},
                                                                    drop_env=["SECRET_KEY_SECRET_ARN"]),
+    "api-rate-limits": lambda rs: set_container(rs, None, None, env={"RATE_LIMITS_ENABLED": "false"},
+                                                drop_env=["RATE_LIMIT_WRITES"]),
     "wsgi-server-behind-a-proxy": lambda rs: first(rs, "aws:ecs/service:Service").props.update(loadBalancers=[]),
     "connection-pooling-within-budget": lambda rs: first(rs, "aws:appautoscaling/target:Target").props.update(
         maxCapacity=500),
@@ -138,7 +140,7 @@ def test_the_policy_config_files_are_the_levels(tmp_path):
 def test_the_plan_prints_the_checklist_and_fails_on_a_mandatory_violation(cached_runs, monkeypatch, capsys):
     assert plan.main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
-    assert "Deployment checklist (policy pack infra/policy): 24 rules, 0 mandatory violated" in out
+    assert "Deployment checklist (policy pack infra/policy): 25 rules, 0 mandatory violated" in out
     monkeypatch.setitem(rules.LEVELS["prod"], "error-tracking", EnforcementLevel.MANDATORY)
     assert plan.main(["--stack", "prod"]) == 1
     assert "FAIL  error-tracking (mandatory)" in capsys.readouterr().out

@@ -3,12 +3,14 @@
 import re
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from infra import settings, tiers
 from infra.offline import harness
 from infra.settings.load import decode
-from infra.settings.values import overlaps
+from infra.settings.values import RATE_LIMITS, overlaps
 from tests.infra.conftest import STACKS, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,3 +264,13 @@ def test_rotation_window_hours():
     assert rotation_hours("cron(0 9-11 * * ? *)") is None  # windows an hour apart: Secrets Manager takes 4 at least
     assert rotation_hours("rate(8 hours)") == {0, 8, 16} and rotation_hours("rate(30 days)") == {0}
     assert rotation_hours("cron(0 L * * ? *)") is None and rotation_hours("whenever") is None
+
+
+@hypothesis.settings(max_examples=100, deadline=None)
+@hypothesis.given(st.from_regex(RATE_LIMITS, fullmatch=True))
+def test_every_rate_limit_a_stack_may_set_is_one_the_application_parses(value):
+    """The stack's check and the application's parser (the limits package) agree: no value passes the plan that
+    every task would refuse at start."""
+    from limits import parse_many
+
+    assert parse_many(value)

@@ -1,5 +1,5 @@
-"""Notes: a small JSON resource over PostgreSQL, read through the Redis cache. Writes need a token; the token is
-checked before the request body (webapp.auth). Requests are validated, and the
+"""Notes: a small JSON resource over PostgreSQL, read through the Redis cache. Writes need a token, checked
+before the request body (webapp.auth), and are limited per token (webapp.limits). Requests are validated, and the
 OpenAPI description written, by APIFlask from the schemas in schemas.py; reads answer with the cached JSON text
 as it is (the schemas document it, they do not re-serialize it)."""
 
@@ -13,6 +13,7 @@ from webapp.api.schemas import MAX_ID, ListQuery, NoteIn, NoteList, NoteOut, Not
 from webapp.auth import auth, reads
 from webapp.cache import cache
 from webapp.database import db, read_with_fallback, write_with_retry
+from webapp.limits import writes
 from webapp.models import Note, serialize
 
 COLUMNS = tuple(Note.__table__.c)  # reads select rows, not ORM objects: half the work per request
@@ -51,6 +52,7 @@ def _written(note_id: int, value: dict | None) -> None:
 
 @bp.post("")
 @bp.auth_required(auth)
+@writes
 @bp.input(NoteIn, arg_name="fields")
 @bp.output(NoteOut, status_code=201, description="created; its address in the Location header")
 @bp.doc(responses=ERRORS)
@@ -137,6 +139,7 @@ def _update(note_id: int, fields: dict):
 
 @bp.put("/<int:note_id>")
 @bp.auth_required(auth)
+@writes
 @bp.input(NoteIn, arg_name="fields")
 @bp.output(NoteOut)
 @bp.doc(responses=ERRORS)
@@ -146,6 +149,7 @@ def replace_note(note_id: int, fields: dict):
 
 @bp.patch("/<int:note_id>")
 @bp.auth_required(auth)
+@writes
 @bp.input(NotePatch, arg_name="fields")
 @bp.output(NoteOut)
 @bp.doc(responses=ERRORS)
@@ -155,6 +159,7 @@ def update_note(note_id: int, fields: dict):
 
 @bp.delete("/<int:note_id>")
 @bp.auth_required(auth)
+@writes
 @bp.output({}, status_code=204)
 @bp.doc(responses=ERRORS)
 def delete_note(note_id: int):
