@@ -71,10 +71,14 @@ def test_ids_outside_the_column_are_404_json(client, path, method):
     assert response.status_code == 404 and response.json["error"] == "not_found" and response.json["request_id"]
 
 
-def test_non_objects_and_empty_patches_are_422(client):
+def test_non_objects_are_422_and_an_empty_patch_changes_nothing(client):
     note = client.post("/api/notes", json={"title": "x"}).json
     assert client.post("/api/notes", json=[1]).status_code == 422
-    assert client.patch(f"/api/notes/{note['id']}", json={}).status_code == 422
+    assert client.post("/api/notes").status_code == 415  # no body at all: not JSON
+    assert client.post("/api/notes", data=" ", content_type="application/json").status_code == 400
+    assert client.patch(f"/api/notes/{note['id']}", data="title=x").status_code == 415
+    patched = client.patch(f"/api/notes/{note['id']}", json={})
+    assert patched.status_code == 200 and patched.json["title"] == "x"
 
 
 def test_times_carry_their_offset(client):

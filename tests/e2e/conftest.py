@@ -11,7 +11,11 @@ from deploy.local.topology import LocalTopology
 
 @pytest.fixture(scope="session")
 def topology():
-    topology = LocalTopology(extra_env={"HEALTH_CACHE_SECONDS": "0", "REPLICA_RETRY_SECONDS": "1"}).start()
+    # The tests are one client address sending thousands of requests (schemathesis, the fuzz test): limits they do
+    # not reach. The limits themselves are tested in tests/app/test_limits.py.
+    topology = LocalTopology(extra_env={"HEALTH_CACHE_SECONDS": "0", "REPLICA_RETRY_SECONDS": "1",
+                                        "RATE_LIMIT_PER_ADDRESS": "1000000 per minute",
+                                        "RATE_LIMIT_WRITES": "1000000 per minute"}).start()
     pids = [topology.nginx.pid, topology.redis.process.pid] + [g.process.pid for g in topology.gunicorns]
     yield topology
     topology.stop()

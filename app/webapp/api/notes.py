@@ -13,6 +13,7 @@ from webapp.api.schemas import MAX_ID, ListQuery, NoteIn, NoteList, NoteOut, Not
 from webapp.auth import auth, reads
 from webapp.cache import cache
 from webapp.database import db, read_with_fallback, write_with_retry
+from webapp.json_body import json_body
 from webapp.limits import writes
 from webapp.models import Note, serialize
 
@@ -26,8 +27,8 @@ LIST_TTL_SECONDS = 5
 
 # Answers any operation can give besides its own; APIFlask adds 404 (path ids) and 422 (validation) itself, all
 # in the one error shape (errors.ERROR_SCHEMA).
-ERRORS = {400: "the body is not JSON, or nested too deeply", 403: "the token was revoked",
-          413: "the body is larger than the limit",
+ERRORS = {400: "the body is not JSON, empty, or nested too deeply", 403: "the token was revoked",
+          413: "the body is larger than the limit", 415: "the body is not sent as application/json",
           503: "the database is unavailable: retry after the Retry-After seconds"}
 READ_ERRORS = {503: ERRORS[503]}
 
@@ -53,6 +54,7 @@ def _written(note_id: int, value: dict | None) -> None:
 @bp.post("")
 @bp.auth_required(auth)
 @writes
+@json_body
 @bp.input(NoteIn, arg_name="fields")
 @bp.output(NoteOut, status_code=201, description="created; its address in the Location header")
 @bp.doc(responses=ERRORS)
@@ -140,6 +142,7 @@ def _update(note_id: int, fields: dict):
 @bp.put("/<int:note_id>")
 @bp.auth_required(auth)
 @writes
+@json_body
 @bp.input(NoteIn, arg_name="fields")
 @bp.output(NoteOut)
 @bp.doc(responses=ERRORS)
@@ -150,6 +153,7 @@ def replace_note(note_id: int, fields: dict):
 @bp.patch("/<int:note_id>")
 @bp.auth_required(auth)
 @writes
+@json_body
 @bp.input(NotePatch, arg_name="fields")
 @bp.output(NoteOut)
 @bp.doc(responses=ERRORS)
