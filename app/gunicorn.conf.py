@@ -58,7 +58,8 @@ logger_class = "webapp.access_log.JsonLogger"  # JSON lines: one per request, an
 
 def post_worker_init(worker):
     """Headers and body in one write, so a worker killed mid-response never leaves nginx a half-sent answer
-    it cannot retry (webapp/single_write.py)."""
-    from webapp.single_write import install
+    it cannot retry (webapp/single_write.py); Gunicorn's own error answers as JSON (webapp/gunicorn_errors.py)."""
+    from webapp import gunicorn_errors, single_write
 
-    install()
+    single_write.install()
+    gunicorn_errors.install()

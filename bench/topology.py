@@ -32,7 +32,8 @@ CLIENTS = 8
 
 
 def throughput() -> list[str]:
-    topology = LocalTopology(instances=1, workers=2, extra_env=UNREACHED_LIMITS).start()
+    topology = LocalTopology(instances=1, workers=2, extra_env=UNREACHED_LIMITS,
+                             nginx_rate_per_second=1_000_000).start()
     try:
         session = requests.Session()
         session.trust_env = False
@@ -103,7 +104,8 @@ class Load:
 
 def faults() -> list[str]:
     topology = LocalTopology(instances=2, workers=2,
-                             extra_env={"REPLICA_RETRY_SECONDS": "1", **UNREACHED_LIMITS}).start()
+                             extra_env={"REPLICA_RETRY_SECONDS": "1", **UNREACHED_LIMITS},
+                             nginx_rate_per_second=1_000_000).start()
     try:
         setup = requests.Session()
         setup.trust_env = False

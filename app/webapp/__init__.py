@@ -18,6 +18,7 @@ from webapp.limits import init_limits
 from webapp.logs import configure_logging, init_request_ids
 from webapp.security import init_security_headers
 from webapp.sessions import CookieSessions
+from webapp.unread_body import init_unread_body_draining
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "migrations")
 
@@ -30,6 +31,8 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> AP
     app = APIFlask(__name__, title="Notes API", version=settings.APP_VERSION, spec_path="/api/openapi.json",
                    docs_path=None)
     app.session_interface = CookieSessions()
+    # No redirect that merges slashes (//api//notes): Werkzeug builds its Location from the client's Host header.
+    app.url_map.merge_slashes = False
     app.config.from_object(settings)
     app.config.update(overrides or {})
 
@@ -50,6 +53,7 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> AP
     init_security_headers(app)
     init_errors(app)
     init_limits(app)
+    init_unread_body_draining(app)
 
     from webapp import models, tokens  # noqa: F401 the models register with the metadata
     from webapp.api.notes import bp as notes

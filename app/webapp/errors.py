@@ -64,6 +64,14 @@ def _texts(problems) -> list[str]:
     return [str(problems)]
 
 
+def _malformed_body(err: Exception) -> bool:
+    try:
+        from gunicorn.http.errors import NoMoreData, ParseException
+    except ImportError:  # not under Gunicorn
+        return False
+    return isinstance(err, (ParseException, NoMoreData))
+
+
 def init_errors(app: APIFlask) -> None:
     app.config["HTTP_ERROR_SCHEMA"] = ERROR_SCHEMA
     app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SCHEMA
@@ -86,6 +94,9 @@ def init_errors(app: APIFlask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception):
+        if _malformed_body(err):  # Gunicorn found the body broken while the application read it
+            return jsonify(error_body(400, "the request body is malformed (its chunked encoding, or it ended "
+                                           "early)")), 400
         if isinstance(err, (DBAPIError, PoolTimeout)) and unreachable(err):
             log.warning("database unreachable", extra={"error": str(getattr(err, "orig", err))})
             response = jsonify(error_body(503, "The database is unavailable; retry after a few seconds."))

@@ -85,6 +85,7 @@ class LocalTopology:
     workers: int = 2
     threads: int = 4
     extra_env: dict = field(default_factory=dict)
+    nginx_rate_per_second: int = 20  # nginx's limit_req per client address (tests and benchmarks raise it)
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="flask-local-")))
 
     def start(self) -> LocalTopology:
@@ -132,7 +133,7 @@ class LocalTopology:
                          static_root=str(APP / "webapp" / "static"), runtime=str(nginx_dir),
                          http_listen=f"127.0.0.1:{self.http_port}", https_listen=f"127.0.0.1:{self.https_port}",
                          https_port=self.https_port, access_log=str(nginx_dir / "access.log"),
-                         error_log=str(nginx_dir / "error.log"),
+                         error_log=str(nginx_dir / "error.log"), rate_per_second=self.nginx_rate_per_second,
                          user=NGINX_USER if os.geteuid() == 0 else None)
         self.nginx_conf = nginx_dir / "nginx.conf"
         self.nginx_conf.write_text(site.render())

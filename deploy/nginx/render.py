@@ -5,6 +5,7 @@ deploy.nginx.render --compose`, whose output is committed as deploy/nginx/compos
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,43 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+
+# nginx's own error answers, as JSON in the application's shape with the request id (the application's errors pass
+# through untouched: no proxy_intercept_errors). 494 is nginx's "request header too large", sent as 400.
+ERRORS = {
+    400: ("bad_request", "the request is malformed"),
+    403: ("forbidden", "not allowed"),
+    404: ("not_found", "nothing here"),
+    405: ("method_not_allowed", "this method is not allowed here"),
+    408: ("request_timeout", "the request was not sent in time"),
+    413: ("request_entity_too_large", "the body is larger than 1 MB"),
+    414: ("request_uri_too_large", "the URL is too long"),
+    429: ("too_many_requests", "too many requests from this address; slow down"),
+    494: ("request_header_fields_too_large", "the request headers are too large"),
+    500: ("internal_error", "the server could not complete the request"),
+    502: ("bad_gateway", "no application instance answered; retry shortly"),
+    503: ("service_unavailable", "the service is unavailable; retry shortly"),
+    504: ("gateway_timeout", "the application did not answer in time; retry shortly"),
+}
+
+
+def error_pages(security_headers: list[str]) -> str:
+    """An internal location per status; the security headers repeated there (a location's add_header replaces the
+    server's)."""
+    lines = []
+    for status, (name, message) in ERRORS.items():
+        sent = 400 if status == 494 else status
+        body = f'{{"error":"{name}","message":"{message}","request_id":"$req_id"}}'
+        lines += [f"        error_page {status} /__error/{status};",
+                  f"        location = /__error/{status} {{",
+                  "            internal;",
+                  "            default_type application/json;",
+                  '            add_header X-Request-ID $req_id always;',
+                  *(f"    {line}" for line in security_headers if "add_header" in line),
+                  f"            return {sent} '{body}';",
+                  "        }"]
+    return "\n".join(lines)
+
 
 PROXY_SETTINGS = """\
 proxy_http_version 1.1;
@@ -57,6 +95,9 @@ class NginxSite:
     error_log: str = "/dev/stderr"
     mime_types: str = "/etc/nginx/mime.types"
     hidden: list[str] = field(default_factory=lambda: list(SECURITY_HEADERS))
+    server_name: str = "localhost"  # redirects go here, never to the client's Host header
+    rate_per_second: int = 20  # limit_req per client address, with a burst of twice that
+    connections_per_address: int = 50
 
     def render(self) -> str:
         # An instance is taken out after 5 failed attempts within 5 s, for 5 s: a dead instance goes quickly under
@@ -78,7 +119,9 @@ class NginxSite:
             "HTTPS_PORT_SUFFIX": "" if self.https_port == 443 else f":{self.https_port}",
             "CERTIFICATE": self.certificate, "CERTIFICATE_KEY": self.certificate_key,
             "STATIC_ROOT": self.static_root.rstrip("/"), "OCSP_STAPLING": ocsp,
-            "SECURITY_HEADERS": "\n".join(headers),
+            "SECURITY_HEADERS": "\n".join(headers), "SERVER_NAME": self.server_name,
+            "RATE_PER_SECOND": str(self.rate_per_second), "RATE_BURST": str(2 * self.rate_per_second),
+            "CONNECTIONS_PER_ADDRESS": str(self.connections_per_address), "ERROR_PAGES": error_pages(headers),
             "PROXY_SETTINGS": "\n".join(f"            {line}" for line in PROXY_SETTINGS.splitlines()),
         }
         text = TEMPLATE.read_text()
@@ -99,9 +142,11 @@ def compose_site() -> NginxSite:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compose", action="store_true", help=f"write {COMPOSE_CONF.name}")
+    parser.add_argument("--server-name", default="localhost",
+                        help="the site's DNS name: redirects go there (default localhost)")
     args = parser.parse_args(argv)
     if args.compose:
-        COMPOSE_CONF.write_text(compose_site().render())
+        COMPOSE_CONF.write_text(dataclasses.replace(compose_site(), server_name=args.server_name).render())
         return 0
     parser.print_help(sys.stderr)
     return 2

@@ -15,7 +15,8 @@ def topology():
     # not reach. The limits themselves are tested in tests/app/test_limits.py.
     topology = LocalTopology(extra_env={"HEALTH_CACHE_SECONDS": "0", "REPLICA_RETRY_SECONDS": "1",
                                         "RATE_LIMIT_PER_ADDRESS": "1000000 per minute",
-                                        "RATE_LIMIT_WRITES": "1000000 per minute"}).start()
+                                        "RATE_LIMIT_WRITES": "1000000 per minute"},
+                             nginx_rate_per_second=100_000).start()
     pids = [topology.nginx.pid, topology.redis.process.pid] + [g.process.pid for g in topology.gunicorns]
     yield topology
     topology.stop()
