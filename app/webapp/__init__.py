@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import click
 from apiflask import APIFlask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -24,7 +25,16 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mig
 
 
 def create_app(env_name: str | None = None, overrides: dict | None = None) -> APIFlask:
-    settings = config_module.load(env_name)
+    try:
+        settings = config_module.load(env_name)
+    except config_module.ConfigError as err:
+        if click.get_current_context(silent=True) is None:
+            raise
+        # A `flask ...` command: the entrypoint's one JSON line and exit code 2, not a traceback.
+        from webapp.preflight import logger
+
+        logger().error(f"error: {err}")
+        raise SystemExit(2) from None
     configure_logging(settings.LOG_LEVEL)
     # APIFlask is Flask with request validation and the OpenAPI description (docs/ARCHITECTURE.md says why this
     # library); no docs page (it would load scripts from a CDN), the description at /api/openapi.json.

@@ -31,16 +31,31 @@ class StdoutHandler(logging.StreamHandler):
         pass
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class PlainText(logging.Filter):
+    """No terminal colour codes inside a JSON line (Werkzeug's development server colours its request lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "\x1b" in message:
+            record.msg, record.args = ANSI.sub("", message), ()
+        return True
+
+
 def json_formatter() -> JsonFormatter:
-    """One JSON object per line: time, level, logger, message, request id, and any `extra` fields."""
-    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+    """One JSON object per line: time (ISO 8601 with its UTC offset), level, logger, message, request id, and any
+    `extra` fields."""
+    return JsonFormatter("%(levelname)s %(name)s %(message)s %(request_id)s", timestamp="time",
+                         rename_fields={"levelname": "level", "name": "logger"})
 
 
 def configure_logging(level: str) -> None:
     handler = StdoutHandler()
     handler.setFormatter(json_formatter())
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(PlainText())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -7,6 +7,7 @@ process is root the server commands run as the `postgres` user (created by Debia
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -61,9 +62,11 @@ class PostgresServer:
         self.log = directory / "server.log"
 
     @classmethod
-    def create(cls, password: str = "postgres-test-password", name: str = "primary",
+    def create(cls, password: str | None = None, name: str = "primary",
                durable: bool = False, certificate: tuple[bytes, bytes] | None = None) -> PostgresServer:
-        """A new primary; with `certificate` (PEM certificate chain, PEM key) it also serves TLS."""
+        """A new primary; with `certificate` (PEM certificate chain, PEM key) it also serves TLS. The superuser's
+        password is made for this run unless one is given (never a fixed one a neighbour on the machine knows)."""
+        password = password or secrets.token_urlsafe(24)
         server = cls(_private_dir(f"pg-{name}-"), free_port(), password, name)
         pwfile = server.directory / "pwfile"
         pwfile.write_text(password)
@@ -157,9 +160,9 @@ class RedisServer:
     """A Redis instance with a password, no persistence; with `certificate` (PEM certificate chain, PEM key, PEM CA)
     it speaks TLS only, as ElastiCache with in-transit encryption does."""
 
-    def __init__(self, password: str = "redis-test-password", port: int | None = None,
+    def __init__(self, password: str | None = None, port: int | None = None,
                  certificate: tuple[bytes, bytes, bytes] | None = None):
-        self.password = password
+        self.password = password or secrets.token_urlsafe(24)  # made for this run unless given
         self.port = port or free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="redis-"))
         self.process: subprocess.Popen | None = None
