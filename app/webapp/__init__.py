@@ -65,7 +65,7 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> AP
     init_limits(app)
     init_unread_body_draining(app)
 
-    from webapp import models, tokens  # noqa: F401 the models register with the metadata
+    from webapp import idempotency, models, tokens  # noqa: F401 the models register with the metadata
     from webapp.api.notes import bp as notes
     from webapp.api.schemas import describe
     from webapp.health import bp as health

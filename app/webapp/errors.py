@@ -78,7 +78,9 @@ def init_errors(app: APIFlask) -> None:
 
     @app.error_processor
     def json_error(err: HTTPError):
-        message = err.message if err.status_code != 422 else "the request does not match the API's description"
+        message = err.message
+        if err.status_code == 422 and message in ("Validation error", "Unprocessable Entity"):  # APIFlask's own
+            message = "the request does not match the API's description"
         return error_body(err.status_code, message, flat_fields(err.detail)), err.status_code, err.headers
 
     @app.errorhandler(HTTPException)

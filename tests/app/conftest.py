@@ -88,7 +88,7 @@ def pg_env(monkeypatch, postgres, database, redis_up):
 
     token = PREFIX + secrets.token_urlsafe(32)  # the only valid token; every app's test clients send it
     with primary.connect(database) as connection:
-        connection.execute("TRUNCATE notes, api_tokens RESTART IDENTITY")
+        connection.execute("TRUNCATE notes, api_tokens, idempotency_keys RESTART IDENTITY")
         connection.execute("INSERT INTO api_tokens (name, token_hash, created_at) VALUES ('tests', %s, now())",
                            (digest(token),))
     replica.wait_for_replay(primary.wal_position())

@@ -28,7 +28,7 @@ def test_concurrent_upgrades_all_succeed_and_migrate_once(postgres):
     assert len(ran) == 1, "exactly one container applies the migration; the others find it done"
     assert all("migration lock held" in out and "migration lock released" in out for out in outputs)
     with primary.connect("migrations_race") as connection:
-        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
         columns = connection.execute("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
                                      "WHERE table_name = 'notes' ORDER BY ordinal_position").fetchall()
         assert columns == [("id", "integer", "NO"), ("title", "character varying", "NO"), ("body", "text", "NO"),

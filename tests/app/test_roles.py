@@ -227,7 +227,8 @@ def test_flask_db_prepare_creates_the_roles_then_migrates_as_the_owner(server, m
     with login(server, "runtime") as runtime:
         owners = runtime.execute("SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public' "
                                  "ORDER BY 1").fetchall()
-        assert owners == [("alembic_version", "app_owner"), ("api_tokens", "app_owner"), ("notes", "app_owner")]
+        assert owners == [("alembic_version", "app_owner"), ("api_tokens", "app_owner"),
+                          ("idempotency_keys", "app_owner"), ("notes", "app_owner")]
         assert refused(runtime, "UPDATE alembic_version SET version_num = 'x'")  # taken back after the upgrade
         # The roles ran before the migration made the table: the owner's default privileges alone allow this.
         runtime.execute("INSERT INTO notes (title, body, created_at, updated_at) VALUES ('t', 'b', now(), now())")

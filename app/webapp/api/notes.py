@@ -5,11 +5,15 @@ as it is (the schemas document it, they do not re-serialize it)."""
 
 from __future__ import annotations
 
-from apiflask import APIBlueprint, abort
-from flask import Response, jsonify
-from sqlalchemy import func, select
+import json
 
-from webapp.api.schemas import MAX_ID, ListQuery, NoteIn, NoteList, NoteOut, NotePatch
+from apiflask import APIBlueprint, abort
+from flask import Response, g, jsonify
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp import idempotency
+from webapp.api.schemas import MAX_ID, ListQuery, NoteIn, NoteList, NoteOut, NotePatch, WriteHeaders
 from webapp.auth import auth, reads
 from webapp.cache import cache
 from webapp.database import db, read_with_fallback, write_with_retry
@@ -28,13 +32,18 @@ LIST_TTL_SECONDS = 5
 # Answers any operation can give besides its own; APIFlask adds 404 (path ids) and 422 (validation) itself, all
 # in the one error shape (errors.ERROR_SCHEMA).
 ERRORS = {400: "the body is not JSON, empty, or nested too deeply", 403: "the token was revoked",
+          409: "the Idempotency-Key was used with a different request",
           413: "the body is larger than the limit", 415: "the body is not sent as application/json",
           503: "the database is unavailable: retry after the Retry-After seconds"}
 READ_ERRORS = {503: ERRORS[503]}
 
 
-def _json(text: str) -> Response:
-    return Response(text, mimetype="application/json")
+def _json(text: str, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(text, status=status, headers=headers, mimetype="application/json")
+
+
+def _text(value: dict) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _note_key(note_id: int) -> str:
@@ -56,22 +65,37 @@ def _written(note_id: int, value: dict | None) -> None:
 @writes
 @json_body
 @bp.input(NoteIn, arg_name="fields")
+@bp.input(WriteHeaders, location="headers", arg_name="headers")
 @bp.output(NoteOut, status_code=201, description="created; its address in the Location header")
 @bp.doc(responses=ERRORS)
-def create_note(fields: dict):
-    def create() -> dict:
+def create_note(fields: dict, headers: dict):
+    key, token = headers.get("idempotency_key"), g.token_name
+    request_digest = idempotency.digest(fields) if key else ""
+
+    def create() -> dict | Response:
+        if key and (replayed := idempotency.replay(token, key, request_digest)) is not None:
+            return replayed
         note = Note(title=fields["title"], body=fields["body"])
         db.session.add(note)
         db.session.flush()
         result = note.to_dict()  # before COMMIT: nothing is read after it, so a commit never ends in an error
+        if key:  # in the same transaction as the note: both or neither
+            idempotency.remember(token, key, request_digest, 201, _text(result))
         db.session.commit()
         return result
 
-    result = write_with_retry(create)
+    try:
+        result = write_with_retry(create)
+    except IntegrityError:
+        if not key:
+            raise
+        db.session.rollback()  # the same key, sent twice at once: the other request's note is the one
+        result = idempotency.replay(token, key, request_digest)
+    if isinstance(result, Response):
+        result.headers["Location"] = f"/api/notes/{json.loads(result.get_data())['id']}"
+        return result
     _written(result["id"], result)
-    response = jsonify(result)
-    response.status_code, response.headers["Location"] = 201, f"/api/notes/{result['id']}"
-    return response
+    return _json(_text(result), 201, {"Location": f"/api/notes/{result['id']}"})
 
 
 @bp.get("/<int:note_id>")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from apiflask import Schema
 from apiflask.fields import DateTime, Integer, List, Nested, String
 from apiflask.validators import Length, Range, Regexp
-from marshmallow import ValidationError
+from marshmallow import EXCLUDE, ValidationError
 
 MAX_TITLE = 200
 MAX_BODY = 10_000
@@ -40,6 +40,18 @@ class NotePatch(NoteIn):
 
     title = String(validate=[Length(1, MAX_TITLE), NO_CONTROL_CHARACTERS, no_lone_surrogates])
     body = String(validate=[Length(0, MAX_BODY), NO_NUL, no_lone_surrogates])
+
+
+class WriteHeaders(Schema):
+    """Headers a create takes besides the token."""
+
+    idempotency_key = String(data_key="Idempotency-Key", validate=[Length(1, 255), Regexp(r"^[\x21-\x7e]+$")],
+                             metadata={"description": "any 1-255 printable ASCII characters, e.g. a UUID: a retry "
+                                                      "with the same key and body within 24 h gets the first answer "
+                                                      "(Idempotent-Replayed: true) instead of a second note"})
+
+    class Meta:
+        unknown = EXCLUDE
 
 
 class NoteOut(Schema):
