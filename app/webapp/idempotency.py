@@ -1,7 +1,8 @@
 """Idempotency keys: a client that sends `Idempotency-Key` with a POST and retries it (its connection dropped, it got
 a 503, it timed out) gets the first answer again instead of a second note. The key, a digest of the request and the
-answer are written in the same transaction as the note, so either both exist or neither does; keys are per token
-and kept for KEEP (then forgotten, and a retry after that makes a new note)."""
+answer are written in the same transaction as the note, so either both exist or neither does, and the key goes
+when the note is deleted (a foreign key, ON DELETE CASCADE); keys are per token and kept for KEEP (then forgotten,
+and a retry after that makes a new note)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from apiflask import abort
 from flask import Response
-from sqlalchemy import DateTime, Integer, String, Text, delete, select
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import db
@@ -26,6 +27,7 @@ class IdempotencyKey(db.Model):
     token_name: Mapped[str] = mapped_column(String(63), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_digest: Mapped[str] = mapped_column(String(64))
+    note_id: Mapped[int] = mapped_column(ForeignKey("notes.id", ondelete="CASCADE"), index=True)
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -52,10 +54,10 @@ def replay(token_name: str, key: str, request_digest: str) -> Response | None:
     return response
 
 
-def remember(token_name: str, key: str, request_digest: str, status: int, body: str) -> None:
+def remember(token_name: str, key: str, request_digest: str, note_id: int, status: int, body: str) -> None:
     """In the caller's transaction, before its COMMIT; this token's expired keys go at the same time."""
     now = datetime.now(UTC)
     db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.token_name == token_name,
                                                    IdempotencyKey.created_at <= now - KEEP))
-    db.session.add(IdempotencyKey(token_name=token_name, key=key, request_digest=request_digest, status=status,
-                                  body=body, created_at=now))
+    db.session.add(IdempotencyKey(token_name=token_name, key=key, request_digest=request_digest, note_id=note_id,
+                                  status=status, body=body, created_at=now))

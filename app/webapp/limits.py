@@ -70,4 +70,7 @@ def init_limits(app: Flask) -> None:
             response.headers.pop("Retry-After", None)
         return response
 
+    # A new app presumes its storage alive (Flask-Limiter keeps the last app's verdict otherwise; a process serves
+    # one app, the tests build many).
+    limiter._storage_dead = False
     limiter.init_app(app)

@@ -40,7 +40,8 @@ def test_bad_query_parameters_are_422_naming_the_field(client, query, field):
                                            # PostgreSQL cannot store these: they were 500s
                                            ({"title": "a\u0000b"}, "title"), ({"title": "ok", "body": "\x00"}, "body"),
                                            ({"title": "\ud800"}, "title"), ({"title": "ok", "body": "x\udfff"}, "body"),
-                                           ({"title": "line\nbreak"}, "title")])
+                                           ({"title": "line\nbreak"}, "title"), ({"title": "final newline\n"}, "title"),
+                                           ({"title": "ok", "body": "final NUL\x00"}, "body")])
 def test_invalid_notes_are_422_naming_the_field(client, payload, field):
     response = client.post("/api/notes", json=payload)
     assert response.status_code == 422

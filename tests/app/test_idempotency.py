@@ -35,6 +35,15 @@ def test_a_retry_gets_the_first_answer_and_no_second_note(pg_app, postgres, data
     assert without == [201, 201] and count(postgres, database_name) == 4  # no key: every POST is a new note
 
 
+def test_the_key_goes_with_its_note(pg_app, postgres, database_name):
+    client = pg_app.test_client()
+    first = client.post("/api/notes", json={"title": "gone"}, headers={"Idempotency-Key": "k-del"})
+    assert client.delete(first.headers["Location"]).status_code == 204
+    again = client.post("/api/notes", json={"title": "gone"}, headers={"Idempotency-Key": "k-del"})
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert client.get(again.headers["Location"]).status_code == 200  # never a Location that points at nothing
+
+
 def test_the_same_key_with_another_body_is_409_naming_the_header(pg_app):
     client = pg_app.test_client()
     assert client.post("/api/notes", json={"title": "a"}, headers={"Idempotency-Key": "k"}).status_code == 201
@@ -82,8 +91,9 @@ def test_a_write_that_met_the_primary_down_is_retried_safely(pg_app, postgres, d
 
 
 def test_keys_are_per_token_and_forgotten_after_a_day(pg_app, postgres, database_name):
-    from tests.app.conftest import token_client
     from webapp import tokens
+
+    from tests.app.conftest import token_client
 
     client = pg_app.test_client()
     assert client.post("/api/notes", json={"title": "a"}, headers={"Idempotency-Key": "shared"}).status_code == 201

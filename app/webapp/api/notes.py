@@ -80,7 +80,7 @@ def create_note(fields: dict, headers: dict):
         db.session.flush()
         result = note.to_dict()  # before COMMIT: nothing is read after it, so a commit never ends in an error
         if key:  # in the same transaction as the note: both or neither
-            idempotency.remember(token, key, request_digest, 201, _text(result))
+            idempotency.remember(token, key, request_digest, result["id"], 201, _text(result))
         db.session.commit()
         return result
 
