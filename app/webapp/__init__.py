@@ -16,6 +16,7 @@ from webapp.database import db, log_in_with
 from webapp.errors import init_errors
 from webapp.extensions import csrf, migrate
 from webapp.limits import init_limits
+from webapp.liveness import Liveness
 from webapp.logs import configure_logging, init_request_ids
 from webapp.security import init_security_headers
 from webapp.sessions import CookieSessions
@@ -46,6 +47,7 @@ def create_app(env_name: str | None = None, overrides: dict | None = None) -> AP
     app.config.from_object(settings)
     app.config.update(overrides or {})
 
+    app.wsgi_app = Liveness(app.wsgi_app)  # GET /health without Flask's machinery (webapp/liveness.py)
     if app.config["PROXY_COUNT"]:
         hops = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
