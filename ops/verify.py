@@ -6,7 +6,8 @@
 Checks: the ECS service is steady (running = desired, one deployment, COMPLETED, on the deployed task definition:
 not rolled back), every load balancer target healthy, the RDS primary and replicas available with replica lag under
 the threshold, Redis available, and GET <url>/health/detailed answering 200 (it needs an API token: VERIFY_API_TOKEN,
-from `flask tokens create`; without one, GET <url>/health, which says only that the service answers). Prints one
+from `flask tokens create`, sent over HTTPS only or to this machine; without one, GET <url>/health, which says only
+that the service answers). Prints one
 line per check and exits 1 if any failed, for CI.
 """
 
@@ -18,6 +19,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -140,6 +142,9 @@ def cache(elasticache, outputs: dict) -> Check:
 
 
 def health(url: str, timeout: float, token: str = "") -> Check:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        token = ""  # never a token over plain HTTP off this machine
     target = url.rstrip("/") + ("/health/detailed" if token else "/health")
     name = f"GET {target}" + ("" if token else " (set VERIFY_API_TOKEN to check /health/detailed)")
     request = urllib.request.Request(target, headers={"Authorization": f"Bearer {token}"} if token else {})

@@ -9,10 +9,12 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime, String, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import db
@@ -22,6 +24,7 @@ PREFIX = "notes_"  # makes a leaked token recognisable to secret scanners and to
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 MAX_TOKEN_LENGTH = 128
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is this precise: not a write per request
+_touch_paused_until = [0.0]  # after a failed record (the primary away), none tried for TOUCH_EVERY in this process
 
 
 class TokenError(Exception):
@@ -88,11 +91,15 @@ def touch(found) -> None:
     """Record the use, at most once a minute per token, on its own connection; a failure costs the request
     nothing (the request may be a read served while the primary is away)."""
     now = datetime.now(UTC)
+    if time.monotonic() < _touch_paused_until[0]:
+        return
     last = found.last_used_at
     if last is not None and (last if last.tzinfo else last.replace(tzinfo=UTC)) > now - TOUCH_EVERY:
         return
     try:
         with db.engine.begin() as connection:
             connection.execute(update(ApiToken).where(ApiToken.id == found.id).values(last_used_at=now))
-    except DBAPIError as err:
-        log.warning("could not record a token's use", extra={"token": found.name, "error": str(err.orig)})
+    except (DBAPIError, PoolTimeout) as err:
+        _touch_paused_until[0] = time.monotonic() + TOUCH_EVERY.total_seconds()  # not a wait on every request
+        log.warning("could not record a token's use", extra={"token": found.name,
+                                                             "error": str(getattr(err, "orig", err))})

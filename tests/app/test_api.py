@@ -55,6 +55,27 @@ def test_malformed_or_deep_json_is_400_without_a_field(client, body):
     assert "fields" not in response.json and response.json["request_id"]
 
 
+def test_an_unclosed_string_full_of_escaped_quotes_is_one_linear_scan():
+    """A quote and then escaped quotes with no closing one made every quote rescan the rest: 41 s for 40 KB, the
+    worker's other requests stuck behind it. A timer turns a relapse into a failure, not a hung suite."""
+    import signal
+
+    from webapp.json_body import too_deep
+
+    body = b'{"title": "' + b'\\"' * 500_000  # 1 MB
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(AssertionError("the depth scan is not linear")))
+    signal.alarm(20)
+    try:
+        assert not too_deep(body)
+    finally:
+        signal.alarm(0)
+
+
+def test_an_integer_too_long_for_python_is_400_not_500(client):
+    response = client.post("/api/notes", data='{"title": ' + "1" * 5000 + "}", content_type="application/json")
+    assert response.status_code == 400 and response.json["error"] == "bad_request"
+
+
 def test_json_depth_scan_counts_brackets_outside_strings_only():
     from webapp.json_body import MAX_DEPTH, too_deep
 

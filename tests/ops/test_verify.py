@@ -168,6 +168,28 @@ def test_without_a_token_only_liveness_is_checked_and_said_so(deployed, capsys, 
     assert code == 1 and f"FAIL  GET {outputs['url']}/health/detailed: HTTP 401" in out
 
 
+def test_the_token_never_goes_over_plain_http_off_this_machine(monkeypatch):
+    sent = []
+
+    class Answer:
+        status = 200
+
+        def read(self):
+            return b'{"status": "ok"}'
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(verify.urllib.request, "urlopen", lambda request, timeout: sent.append(request) or Answer())
+    check = verify.health("http://app.example.org", 5, "notes_secret")
+    assert check.ok and sent[0].full_url == "http://app.example.org/health" and not sent[0].headers
+    verify.health("https://app.example.org", 5, "notes_secret")
+    assert sent[1].full_url.endswith("/health/detailed") and sent[1].headers["Authorization"] == "Bearer notes_secret"
+
+
 def test_an_unreachable_url_fails_its_check(deployed, capsys, tmp_path):
     outputs, cloudwatch = deployed
     replica_lag(cloudwatch, 1)

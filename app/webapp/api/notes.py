@@ -91,6 +91,8 @@ def create_note(fields: dict, headers: dict):
             raise
         db.session.rollback()  # the same key, sent twice at once: the other request's note is the one
         result = idempotency.replay(token, key, request_digest)
+        if result is None:  # ...unless it was deleted in between, and its key with it: this one makes the note
+            result = write_with_retry(create)
     if isinstance(result, Response):
         result.headers["Location"] = f"/api/notes/{json.loads(result.get_data())['id']}"
         return result
