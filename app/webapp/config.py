@@ -131,7 +131,7 @@ class Config:
         self.APP_VERSION = os.environ.get("APP_VERSION", "dev")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.APP_PUBLIC_READS = env_bool("APP_PUBLIC_READS", True)  # writes always need a token (webapp.auth)
-        # webapp.limits; the limits in Flask-Limiter's notation ("600 per minute", "10/second;500/hour").
+        # webapp.limits; the limits in the `limits` package's notation ("600 per minute", "10/second;500/hour").
         self.RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", True)
         self.RATE_LIMIT_PER_ADDRESS = os.environ.get("RATE_LIMIT_PER_ADDRESS", "600 per minute")
         self.RATE_LIMIT_WRITES = os.environ.get("RATE_LIMIT_WRITES", "120 per minute")

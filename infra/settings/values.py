@@ -14,7 +14,7 @@ WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 WEEKLY_WINDOW = re.compile(
     r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$"
 )
-# Flask-Limiter's notation (the `limits` package): "600 per minute", "10/second;500/hour". The application parses it
+# The `limits` package's notation: "600 per minute", "10/second;500/hour". The application parses it
 # with that package at start; this is the same grammar, so a stack cannot ship a value every task would refuse.
 RATE_LIMIT = r"[1-9][0-9]{0,8} ?(?:/|per) ?(?:[1-9][0-9]{0,5} )?(?:second|minute|hour|day|month|year)s?"  # not \d: ٠
 RATE_LIMITS = rf"{RATE_LIMIT}(?:;{RATE_LIMIT})*"

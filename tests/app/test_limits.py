@@ -1,4 +1,4 @@
-"""Rate limits (Flask-Limiter on the real Redis): shared by every process, per client address for every request
+"""Rate limits (the `limits` package on the real Redis): shared by every process, per client address for every request
 and per token for writes, 429 JSON with Retry-After and RateLimit headers, and the service going on when Redis is
 down."""
 
@@ -78,7 +78,7 @@ def test_with_redis_down_the_api_keeps_serving_and_says_so_once(limited, redis_u
     finally:
         redis_up.start()
     assert statuses == [200] * 4  # limits fail over to this process's memory: 6 per minute still holds here
-    fallbacks = [r for r in caplog.records if "falling back to in-memory" in r.getMessage()]
+    fallbacks = [r for r in caplog.records if "rate limit storage unreachable" in r.getMessage()]
     assert len(fallbacks) == 1
 
 
