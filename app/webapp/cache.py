@@ -17,6 +17,11 @@ log = logging.getLogger(__name__)
 _clients_lock = threading.Lock()
 
 
+def dumps(value) -> str:
+    """The JSON text the cache stores and the API answers with, byte for byte."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 class Cache:
     def __init__(self):
         self._down_until = 0.0
@@ -61,7 +66,7 @@ class Cache:
     def set(self, key: str, value, *, only_if_absent: bool = False, ttl: int | None = None) -> str:
         """Cache a value as JSON text; return that text. Reads populate with `only_if_absent`, so a read that
         raced a write (or came from a lagging replica) never overwrites what the write stored."""
-        text = json.dumps(value, separators=(",", ":"))
+        text = dumps(value)
         client = self._usable()
         if client is None:
             return text
@@ -74,7 +79,7 @@ class Cache:
     def store(self, key: str, value) -> None:
         """After a write: store the fresh value (None for a deleted item), tried even while this process thinks
         Redis is down, since another process may still be reading it."""
-        self._write(lambda client: client.set(key, json.dumps(value, separators=(",", ":")),
+        self._write(lambda client: client.set(key, dumps(value),
                                               ex=current_app.config["CACHE_TTL_SECONDS"]))
 
     def incr(self, key: str) -> None:

@@ -90,8 +90,6 @@ def init_errors(app: APIFlask) -> None:
         headers = {k: v for k, v in err.get_headers() if k.lower() != "content-type"}
         messages = (getattr(err, "data", None) or {}).get("messages")
         message = "; ".join(_texts(messages)) if messages else (err.description or err.name)
-        if err.code == 429:  # webapp.limits' description is the limit itself
-            message = f"rate limit of {message} reached; retry after the Retry-After seconds"
         return json_error(HTTPError(err.code or 500, message=message, headers=headers))
 
     @app.errorhandler(Exception)

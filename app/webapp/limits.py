@@ -84,7 +84,7 @@ class RateLimits:
         wait = max(1, int(counter.get_window_stats(item, *identifiers).reset_time - time.time()))
         g.rate_limit_headers = {"RateLimit-Limit": str(item.amount), "RateLimit-Remaining": "0",
                                 "RateLimit-Reset": str(wait)}
-        raise TooManyRequests(str(item), retry_after=wait)
+        raise TooManyRequests(f"rate limit of {item} reached; retry after the Retry-After seconds", retry_after=wait)
 
 
 def writes(view):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp import idempotency
 from webapp.api.schemas import MAX_ID, ListQuery, NoteIn, NoteList, NoteOut, NotePatch, WriteHeaders
 from webapp.auth import auth, reads
-from webapp.cache import cache
+from webapp.cache import cache, dumps
 from webapp.database import db, read_with_fallback, write_with_retry
 from webapp.json_body import json_body
 from webapp.limits import writes
@@ -41,9 +41,6 @@ READ_ERRORS = {503: ERRORS[503]}
 def _json(text: str, status: int = 200, headers: dict | None = None) -> Response:
     return Response(text, status=status, headers=headers, mimetype="application/json")
 
-
-def _text(value: dict) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _note_key(note_id: int) -> str:
@@ -80,7 +77,7 @@ def create_note(fields: dict, headers: dict):
         db.session.flush()
         result = note.to_dict()  # before COMMIT: nothing is read after it, so a commit never ends in an error
         if key:  # in the same transaction as the note: both or neither
-            idempotency.remember(token, key, request_digest, result["id"], 201, _text(result))
+            idempotency.remember(token, key, request_digest, result["id"], 201, dumps(result))
         db.session.commit()
         return result
 
@@ -97,7 +94,7 @@ def create_note(fields: dict, headers: dict):
         result.headers["Location"] = f"/api/notes/{json.loads(result.get_data())['id']}"
         return result
     _written(result["id"], result)
-    return _json(_text(result), 201, {"Location": f"/api/notes/{result['id']}"})
+    return _json(dumps(result), 201, {"Location": f"/api/notes/{result['id']}"})
 
 
 @bp.get("/<int:note_id>")
